@@ -1,0 +1,64 @@
+"""`create_app(settings)`: the Starlette application, its lifespan and its one error handler."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
+from api.routes import accounts, health, messages, threads
+from api.state import ApiState
+from broker.client import service_client
+from broker.publisher import AccessSync, EventPublisher, ServicePublisher
+from broker.topics import TopicScheme
+from config import Settings
+from models.db import open_database
+from models.errors import MqimError
+
+
+class NoAccessSync:
+    """For brokers that ask us on every check (HTTP auth hooks): nothing to push."""
+
+    async def membership_changed(self, thread_id: str) -> None:
+        return None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    access: AccessSync | None = None,
+    publisher: EventPublisher | None = None,
+    own_database: bool = True,
+) -> Starlette:
+    """The HTTP API. With `own_database`, its lifespan opens the ORM; without `publisher`, it
+    opens its own MQTT connection to publish events."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with AsyncExitStack() as stack:
+            if own_database:
+                await stack.enter_async_context(open_database(settings))
+            events = publisher
+            if events is None:
+                client_id = f"mqim-api-{secrets.token_hex(4)}"
+                events = await stack.enter_async_context(
+                    ServicePublisher(lambda: service_client(settings, client_id))
+                )
+            state = ApiState(settings, events, access or NoAccessSync(),
+                             TopicScheme(settings.topic_prefix))
+            yield {"api": state}
+
+    return Starlette(
+        routes=[*accounts.routes, *threads.routes, *messages.routes, *health.routes],
+        lifespan=lifespan,
+        exception_handlers={
+            MqimError: handle_mqim_error,
+            HTTPException: handle_http_error,
+            Exception: handle_unexpected,
+        },
+    )

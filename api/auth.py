@@ -1,0 +1,58 @@
+"""Bearer authentication of HTTP requests, and the token bundle a login returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from api.state import ApiState
+from models.errors import TokenInvalidError
+from models.ids import SessionId, UserId
+from models.session import LoginSession, is_session_active
+from models.tokens import decode_access_token, issue_access_token
+from models.user import User
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: UserId
+    session_id: SessionId
+
+
+def state_of(request: Request) -> ApiState:
+    state: ApiState = request.state.api
+    return state
+
+
+async def authenticate(request: Request) -> Caller:
+    """The caller of a request with a live `Authorization: Bearer <access token>`."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenInvalidError("missing Authorization: Bearer <token> header")
+    claims = decode_access_token(state_of(request).settings.jwt_secret, token.strip())
+    if not await is_session_active(claims.session_id, claims.user_id):
+        raise TokenInvalidError("session has ended; log in again")
+    return Caller(claims.user_id, claims.session_id)
+
+
+def token_bundle(
+    state: ApiState, user: User, session: LoginSession, refresh_token: str
+) -> dict[str, Any]:
+    settings = state.settings
+    token = issue_access_token(settings.jwt_secret, user.id, session.id, settings.access_token_ttl)
+    return {
+        "token": token,
+        "expires_in": settings.access_token_ttl,
+        "refresh_token": refresh_token,
+        "session_id": session.id,
+        "user": user.public(),
+        "mqtt": {
+            "username": user.id,
+            "password": token,
+            "client_id": session.mqtt_client_id,
+            "topic_prefix": settings.topic_prefix,
+        },
+    }

@@ -1,0 +1,63 @@
+"""The JSON envelope of DESIGN.md section 5, and the one place errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from models.errors import (
+    AccountBannedError,
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    MqimError,
+    NotFoundError,
+    RateLimitedError,
+)
+
+logger = logging.getLogger(__name__)
+
+# Most specific first: the first matching class gives the status.
+_STATUS: list[tuple[type[MqimError], int]] = [
+    (AccountBannedError, 403),
+    (AuthError, 401),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (RateLimitedError, 429),
+    (MqimError, 400),
+]
+_HTTP_CODES = {404: (1005, "not_found"), 405: (1001, "method_not_allowed")}
+
+
+def ok(data: Any = None, status: int = 200) -> JSONResponse:
+    return JSONResponse({"code": 0, "msg": "ok", "data": data}, status_code=status)
+
+
+def error_response(status: int, number: int, error: str, msg: str) -> JSONResponse:
+    return JSONResponse({"code": number, "msg": msg, "error": error}, status_code=status)
+
+
+async def handle_mqim_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MqimError)  # noqa: S101  # registered for MqimError only
+    status = next(code for cls, code in _STATUS if isinstance(exc, cls))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    response = error_response(status, exc.number, exc.code.value, exc.msg)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101  # registered for HTTPException only
+    number, error = _HTTP_CODES.get(exc.status_code, (1001, "bad_request"))
+    return error_response(exc.status_code, number, error, str(exc.detail))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, 5000, "internal_error", "internal server error")

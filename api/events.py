@@ -1,0 +1,50 @@
+"""Publishing from HTTP requests: after the commit, through the shared publisher interface.
+
+A publish failure never undoes a commit: the change is stored and clients catch up by seq, so
+it is logged, not returned as an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from api.state import ApiState
+from broker.errors import BrokerError
+from broker.publisher import publish_all
+from models.membership import MembershipChange
+from models.thread import member_ids
+
+logger = logging.getLogger(__name__)
+
+
+async def announce(state: ApiState, events: list[tuple[str, Mapping[str, Any]]]) -> None:
+    try:
+        await publish_all(state.publisher, events)
+    except BrokerError as exc:
+        logger.warning("committed, but could not publish %d event(s): %s", len(events), exc)
+
+
+async def announce_membership(state: ApiState, change: MembershipChange, actor_id: str) -> None:
+    """Tell the broker, then the thread, then each added or removed user."""
+    thread_id = change.thread.id
+    await state.access.membership_changed(thread_id)
+    scheme = state.scheme
+    events: list[tuple[str, Mapping[str, Any]]] = []
+    if change.entry is not None:
+        events.append((scheme.thread(thread_id), change.entry.to_event()))
+    if change.added:
+        members = await member_ids(thread_id)
+        summary = {"thread_id": thread_id, "type": change.thread.kind.value,
+                   "name": change.thread.name, "participant_ids": members}
+        events += [
+            (scheme.user(uid), {"type": "thread_added", "thread_id": thread_id, "by": actor_id,
+                                "thread": summary})
+            for uid in change.added
+        ]
+    events += [
+        (scheme.user(uid), {"type": "thread_removed", "thread_id": thread_id, "by": actor_id})
+        for uid in change.removed
+    ]
+    await announce(state, events)

@@ -1,0 +1,93 @@
+"""Request bodies, validated with pydantic; a bad body becomes InvalidParameterError (1001)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from starlette.requests import Request
+
+from models.errors import InvalidParameterError
+
+MAX_BODY_BYTES = 256 * 1024
+T = TypeVar("T", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RegisterBody(_Body):
+    name: StrictStr
+    password: StrictStr
+    user_id: StrictStr | None = None
+    email: StrictStr | None = None
+    phone: StrictStr | None = None
+    platform: StrictStr = "web"
+
+
+class LoginBody(_Body):
+    login: StrictStr
+    password: StrictStr
+    platform: StrictStr = "web"
+
+
+class RefreshBody(_Body):
+    refresh_token: StrictStr
+
+
+class CreateThreadBody(_Body):
+    type: Literal["direct", "group"]
+    user_ids: list[StrictStr] = Field(default_factory=list, max_length=5000)
+    name: StrictStr | None = None
+
+
+class AddMembersBody(_Body):
+    user_ids: list[StrictStr] = Field(min_length=1, max_length=5000)
+
+
+class SendBody(_Body):
+    client_msg_id: StrictStr | None = None
+    type: StrictStr = "text"
+    body: StrictStr | None = None
+    reply_to: StrictStr | None = None
+    mentions: list[StrictStr] = Field(default_factory=list)
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ReadBody(_Body):
+    seq: StrictInt = Field(ge=0)
+
+
+async def parse_body(request: Request, model: type[T]) -> T:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidParameterError(f"request body is over {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(raw or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidParameterError(f"request body is not JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        raise InvalidParameterError(problems) from exc
+
+
+def query_int(request: Request, name: str, *, default: int | None = None,
+              minimum: int = 0, maximum: int | None = None) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise InvalidParameterError(f"{name} must be an integer") from exc
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise InvalidParameterError(f"{name} must be at least {minimum}{bound}")
+    return number

@@ -1,0 +1,17 @@
+"""What the API's handlers share, kept in lifespan state (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.publisher import AccessSync, EventPublisher
+from broker.topics import TopicScheme
+from config import Settings
+
+
+@dataclass(frozen=True)
+class ApiState:
+    settings: Settings
+    publisher: EventPublisher
+    access: AccessSync
+    scheme: TopicScheme

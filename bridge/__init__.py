@@ -1,0 +1,1 @@
+"""The MQTT adapter: consumes uplink commands, calls the models, publishes events after commit."""

@@ -1,0 +1,147 @@
+"""Handling one batch of uplink commands: parse, call the models, publish after commit.
+
+Handlers only parse, call and publish. Sends of a batch go to the models in one call (one
+transaction); events and acks are published only after that commit returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.commands import (
+    Command,
+    CommandError,
+    ReadCommand,
+    SendCommand,
+    TypingCommand,
+    parse_command,
+)
+from broker.publisher import EventPublisher, publish_all
+from broker.topics import TopicScheme
+from models.errors import MqimError
+from models.message import Appended, Draft, append_messages
+from models.readstate import mark_read
+from models.thread import get_membership
+
+logger = logging.getLogger(__name__)
+
+Event = tuple[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Uplink:
+    """One received uplink: the sender comes from the topic (enforced by the broker)."""
+
+    sender_id: str
+    payload: bytes
+
+
+def error_event(error: MqimError, req: str | None) -> dict[str, Any]:
+    return {"type": "error", "req": req, "code": error.number, "error": error.code.value,
+            "msg": error.msg}
+
+
+def ack_event(req: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "ack", "req": req, "data": dict(data)}
+
+
+class BatchHandler:
+    def __init__(
+        self, publisher: EventPublisher, scheme: TopicScheme, *, max_payload_bytes: int,
+        max_body_chars: int,
+    ) -> None:
+        self._publisher = publisher
+        self._scheme = scheme
+        self._max_payload_bytes = max_payload_bytes
+        self._max_body_chars = max_body_chars
+
+    async def handle(self, uplinks: Sequence[Uplink]) -> None:
+        """Process a batch in arrival order of its effects; raises only on infrastructure faults."""
+        replies: list[Event] = []
+        sends: list[tuple[Uplink, SendCommand]] = []
+        others: list[tuple[Uplink, TypingCommand | ReadCommand]] = []
+        for uplink in uplinks:
+            try:
+                command: Command = parse_command(uplink.payload, self._max_payload_bytes)
+            except CommandError as exc:
+                logger.info("bad uplink from %s: %s", uplink.sender_id, exc.error.msg)
+                replies.append(self._reply(uplink.sender_id, error_event(exc.error, exc.req)))
+                continue
+            if isinstance(command, SendCommand):
+                sends.append((uplink, command))
+            else:
+                others.append((uplink, command))
+        if sends:
+            await self._handle_sends(sends, replies)
+        ephemeral: list[Event] = []
+        for uplink, command in others:
+            try:
+                if isinstance(command, TypingCommand):
+                    ephemeral.append(await self._typing(uplink.sender_id, command))
+                    if command.req:
+                        replies.append(self._reply(uplink.sender_id, ack_event(command.req, {})))
+                else:
+                    await self._read(uplink.sender_id, command, replies)
+            except MqimError as exc:
+                replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
+        await publish_all(self._publisher, ephemeral, qos=0)
+        await publish_all(self._publisher, replies)
+
+    def _reply(self, user_id: str, event: Mapping[str, Any]) -> Event:
+        return (self._scheme.user(user_id), event)
+
+    async def _handle_sends(
+        self, sends: list[tuple[Uplink, SendCommand]], replies: list[Event]
+    ) -> None:
+        drafts = [
+            Draft(
+                sender_id=uplink.sender_id, thread_id=c.thread_id, client_msg_id=c.client_msg_id,
+                type=c.type, body=c.body, reply_to=c.reply_to, mentions=list(c.mentions),
+                attachments=list(c.attachments),
+            )
+            for uplink, c in sends
+        ]
+        results = await append_messages(drafts, max_body_chars=self._max_body_chars)
+        # Committed: publish the new entries in seq order, then the acks.
+        fresh = sorted(
+            (r.entry for r in results if isinstance(r, Appended) and not r.duplicate),
+            key=lambda e: (e.thread_id, e.seq),  # type: ignore[attr-defined]
+        )
+        await publish_all(
+            self._publisher,
+            [(self._scheme.thread(e.thread_id), e.to_event()) for e in fresh],  # type: ignore[attr-defined]
+        )
+        for (uplink, command), result in zip(sends, results, strict=True):
+            if isinstance(result, MqimError):
+                replies.append(self._reply(uplink.sender_id, error_event(result, command.req)))
+            elif command.req is not None:
+                entry = result.entry
+                replies.append(self._reply(uplink.sender_id, ack_event(command.req, {
+                    "message_id": entry.id,
+                    "seq": entry.seq,
+                    "thread_id": entry.thread_id,  # type: ignore[attr-defined]
+                    "client_msg_id": entry.client_msg_id,
+                    "duplicate": result.duplicate,
+                })))
+
+    async def _typing(self, sender_id: str, command: TypingCommand) -> Event:
+        await get_membership(command.thread_id, sender_id)
+        return (self._scheme.thread(command.thread_id), {
+            "type": "typ", "thread_id": command.thread_id, "from": sender_id,
+            "is_typing": command.is_typing,
+        })
+
+    async def _read(self, sender_id: str, command: ReadCommand, replies: list[Event]) -> None:
+        mark = await mark_read(sender_id, command.thread_id, command.seq)
+        if mark.advanced:
+            await self._publisher.publish(
+                self._scheme.thread(command.thread_id), mark.receipt_event()
+            )
+            replies.append(self._reply(sender_id, mark.sync_event()))
+        if command.req is not None:
+            replies.append(self._reply(sender_id, ack_event(command.req, {
+                "thread_id": command.thread_id, "read_seq": mark.read_seq,
+            })))

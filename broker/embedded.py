@@ -1,0 +1,103 @@
+"""The embedded amqtt broker: `async with embedded_broker(settings, directory):`.
+
+amqtt 0.12.1 has measured gaps (../shared/research/brokers.md s.1); this module closes those that
+code can close and the README lists the rest:
+- retained messages are delivered without ACL checks -> the broker stores none at all;
+- a PUBLISH to a `$` topic stops the client's loop but leaves its socket open (a zombie) -> we
+  close the connection, as MQTT-4.7.2-1 allows;
+- the will skips the publish ACL -> checked at CONNECT by MqimAuthPlugin;
+- a denied QoS 1 publish is acked and dropped -> MqimAclPlugin sends an `error` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.errors import BrokerError as AmqttBrokerError
+from amqtt.session import Session
+
+from broker.acl import Directory
+from broker.client import service_endpoint
+from broker.errors import BrokerError, PortInUseError
+from broker.topics import TopicScheme
+from config import Settings
+
+logger = logging.getLogger(__name__)
+
+# Disconnected persistent sessions (and their queues) are dropped after a day.
+SESSION_EXPIRY_SECONDS = 24 * 3600
+
+
+class MqimBroker(Broker):
+    """amqtt's Broker with the two fixes that need its internals (pinned amqtt==0.12.1)."""
+
+    async def retain_message(
+        self,
+        source_session: Session | None,
+        topic_name: str | None,
+        data: bytes | bytearray | None,
+        qos: int | None = None,
+    ) -> None:
+        # amqtt sends retained messages to new clients without asking the ACL, so mqim keeps
+        # none: the live message is still delivered, only its retained copy is dropped.
+        if data:
+            who = source_session.username if source_session else "broker"
+            logger.info("dropped retained copy of a message from %s on %s", who, topic_name)
+
+    async def _handle_message_delivery(  # type: ignore[override]  # same signature, untyped base
+        self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
+    ) -> bool:
+        keep = await super()._handle_message_delivery(client_session, handler, wait_deliver)
+        if not keep:
+            # amqtt stops serving this client (e.g. PUBLISH to a '$' topic) but leaves the
+            # socket open; end it as an abnormal disconnect so the client sees it and the
+            # session is cleaned up.
+            logger.info("closing %s after a protocol violation", client_session.client_id)
+            ended: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            ended.set_result(None)
+            await self._handle_disconnect(client_session, handler, ended)
+        return bool(keep)
+
+
+def broker_config(settings: Settings, directory: Directory) -> dict[str, Any]:
+    endpoint = service_endpoint(settings)
+    plugin_config = {
+        "directory": directory,
+        "scheme": TopicScheme(settings.topic_prefix),
+        "service_credentials": {endpoint.username: endpoint.password},
+    }
+    listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": str(settings.mqtt)}}
+    if settings.mqtt_ws is not None:
+        listeners["ws"] = {"type": "ws", "bind": str(settings.mqtt_ws)}
+    return {
+        "listeners": listeners,
+        "session_expiry_interval": SESSION_EXPIRY_SECONDS,
+        "plugins": {
+            "broker.plugins.MqimAuthPlugin": plugin_config,
+            "broker.plugins.MqimAclPlugin": plugin_config,
+        },
+    }
+
+
+@asynccontextmanager
+async def embedded_broker(settings: Settings, directory: Directory) -> AsyncIterator[MqimBroker]:
+    """Run the embedded broker for the duration of the block."""
+    broker = MqimBroker(broker_config(settings, directory))
+    try:
+        await broker.start()
+    except (AmqttBrokerError, OSError) as exc:
+        cause = exc.__cause__ or exc
+        if isinstance(cause, OSError) and cause.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
+            raise PortInUseError("MQTT", str(settings.mqtt)) from exc
+        raise BrokerError(f"embedded broker failed to start: {exc}") from exc
+    ws = f", WebSocket on ws://{settings.mqtt_ws}" if settings.mqtt_ws else ""
+    logger.info("embedded MQTT broker listening on mqtt://%s%s", settings.mqtt, ws)
+    try:
+        yield broker
+    finally:
+        await broker.shutdown()

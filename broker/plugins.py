@@ -1,0 +1,108 @@
+"""amqtt plugins of the embedded broker: authentication and the topic ACL, both deny by default.
+
+They get their collaborators (the directory, the service credentials) through their `Config`
+dataclass, which amqtt fills from the broker config by reference.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from amqtt.broker import BrokerContext
+from amqtt.contexts import Action
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from broker.acl import Access, Directory, check_topic_access
+from broker.publisher import encode_event
+from broker.topics import TopicScheme
+
+logger = logging.getLogger(__name__)
+
+_ACTIONS = {
+    Action.PUBLISH: Access.PUBLISH,
+    Action.SUBSCRIBE: Access.SUBSCRIBE,
+    Action.RECEIVE: Access.RECEIVE,
+}
+
+
+@dataclass
+class PluginConfig:
+    directory: Any = None  # a broker.acl.Directory
+    scheme: Any = field(default_factory=TopicScheme)
+    # username -> password of service accounts (the bridge); they may use any topic.
+    service_credentials: Mapping[str, str] = field(default_factory=dict)
+
+
+class MqimAuthPlugin(BaseAuthPlugin):
+    """Username = user id, password = access JWT; service accounts by shared secret.
+
+    A will message is checked against the publish ACL here, at CONNECT, because amqtt publishes
+    wills without asking the topic plugins.
+    """
+
+    Config = PluginConfig
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        config: PluginConfig = self.config
+        username, password = session.username or "", session.password or ""
+        if not username or not password:
+            return False
+        expected = config.service_credentials.get(username)
+        if expected is not None:
+            return hmac.compare_digest(expected.encode(), password.encode())
+        directory: Directory = config.directory
+        if not await directory.check_credentials(username, password):
+            logger.info("refused MQTT login of %r from %s", username, session.remote_address)
+            return False
+        if session.will_flag:
+            allowed = await check_topic_access(
+                username=username, topic=session.will_topic or "", access=Access.PUBLISH,
+                scheme=config.scheme, directory=directory, service_users=(),
+            )
+            if not allowed or session.will_retain:
+                logger.info("refused %r: will on %r is not allowed", username, session.will_topic)
+                return False
+        return True
+
+
+class MqimAclPlugin(BaseTopicPlugin):
+    """Checks every subscribe, publish and delivery against `broker.acl.check_topic_access`.
+
+    A refused publish is reported to the sender as an `error` event on its personal topic, since
+    MQTT 3.1.1 acknowledges it anyway and would otherwise drop it silently.
+    """
+
+    Config = PluginConfig
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None,
+        action: Action | None = None,
+    ) -> bool:
+        config: PluginConfig = self.config
+        if session is None or topic is None or action is None or not session.username:
+            return False
+        allowed = await check_topic_access(
+            username=session.username, topic=topic, access=_ACTIONS[action],
+            scheme=config.scheme, directory=config.directory,
+            service_users=config.service_credentials.keys(),
+        )
+        if not allowed and action == Action.PUBLISH:
+            await self._report_denied_publish(session.username, topic, config.scheme)
+        return allowed
+
+    async def _report_denied_publish(self, username: str, topic: str, scheme: TopicScheme) -> None:
+        logger.info("refused publish of %r on %r", username, topic)
+        event = {
+            "type": "error",
+            "req": None,
+            "code": 1004,
+            "error": "forbidden",
+            "msg": f"you may not publish on {topic}; publish commands on {scheme.uplink(username)}",
+        }
+        context: BrokerContext = self.context  # type: ignore[assignment]  # broker-side plugin
+        await context.broadcast_message(scheme.user(username), encode_event(event), qos=1)

@@ -1,0 +1,111 @@
+"""The publisher interface both adapters use to send events after a commit, and its MQTT form."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import aiomqtt
+
+from broker.errors import BrokerUnavailableError
+
+logger = logging.getLogger(__name__)
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# aiomqtt warns past 10 publishes in flight; 10 keeps the pipe full without the noise.
+PUBLISH_WINDOW = 10
+
+
+class EventPublisher(Protocol):
+    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
+        """Send one JSON event (QoS 1 unless ephemeral), never retained."""
+        ...
+
+
+async def publish_all(
+    publisher: EventPublisher, events: list[tuple[str, Mapping[str, Any]]], *, qos: int = 1
+) -> None:
+    """Publish many events with up to PUBLISH_WINDOW in flight; order holds within a window
+    only as far as the broker keeps it, which for one client connection it does (MQTT 4.6)."""
+    for start in range(0, len(events), PUBLISH_WINDOW):
+        window = events[start:start + PUBLISH_WINDOW]
+        await asyncio.gather(*(publisher.publish(t, e, qos=qos) for t, e in window))
+
+
+class AccessSync(Protocol):
+    """Told after a membership change commits, so the broker's access rules follow at once."""
+
+    async def membership_changed(self, thread_id: str) -> None: ...
+
+
+class MqttPublisher:
+    """An EventPublisher over a connected aiomqtt client (the bridge's own connection)."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._client = client
+
+    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
+        try:
+            await self._client.publish(topic, encode_event(event), qos=qos, retain=False)
+        except aiomqtt.MqttError as exc:
+            raise BrokerUnavailableError(f"cannot publish to {topic}: {exc}") from exc
+
+
+class ServicePublisher:
+    """An EventPublisher with a connection of its own that it re-opens when the broker drops it.
+
+    Used by the HTTP API: `async with ServicePublisher(connect):`, where `connect()` makes a
+    fresh aiomqtt client (aiomqtt clients are not re-entered after a failure).
+    """
+
+    def __init__(self, connect: Callable[[], aiomqtt.Client]) -> None:
+        self._connect = connect
+        self._client: aiomqtt.Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> ServicePublisher:
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._close()
+
+    async def _open(self) -> None:
+        client = self._connect()
+        await client.__aenter__()
+        self._client = client
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.__aexit__(None, None, None)
+
+    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
+        payload = encode_event(event)
+        for attempt in (1, 2):
+            client = self._client
+            try:
+                if client is None:
+                    raise aiomqtt.MqttError("not connected")
+                await client.publish(topic, payload, qos=qos, retain=False)
+                return
+            except aiomqtt.MqttError as exc:
+                if attempt == 2:
+                    raise BrokerUnavailableError(f"cannot publish to {topic}: {exc}") from exc
+                async with self._lock:
+                    if self._client is client:  # nobody reconnected meanwhile
+                        logger.warning("publisher lost the broker (%s); reconnecting", exc)
+                        await self._close()
+                        try:
+                            await self._open()
+                        except aiomqtt.MqttError as again:
+                            raise BrokerUnavailableError(f"broker unreachable: {again}") from again

@@ -1,0 +1,192 @@
+"""Typed settings, read once per entry point from env vars or a TOML file (DESIGN.md section 7).
+
+`load_settings(environ)` is the only reader of the environment. It does no I/O beyond reading the
+TOML file named by `MQIM_CONFIG`; generating the JWT secret in the data dir is the entry point's job
+(`with_generated_secret`), so tests can build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+PREFIX = "MQIM_"
+# Secrets that appear in examples and must never run a real deployment.
+_PLACEHOLDER_SECRETS = {"", "secret", "changeme", "change-me", "dev-secret", "jwt-secret"}
+_MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or unsafe; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    """An external broker, parsed from `mqtt://user:pass@host:port`."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    http: HostPort = HostPort("127.0.0.1", 8000)
+    mqtt: HostPort = HostPort("127.0.0.1", 1883)
+    # None turns the embedded broker's WebSocket listener off.
+    mqtt_ws: HostPort | None = HostPort("127.0.0.1", 8083)
+    broker_url: str = ""
+    data_dir: Path = Path("mqim-data")
+    database_url: str = ""
+    jwt_secret: str = ""
+    topic_prefix: str = "im"
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+    bcrypt_rounds: int = 12
+    # Upper bound of one uplink MQTT payload, and of a message body in characters.
+    max_payload_bytes: int = 64 * 1024
+    max_body_chars: int = 8000
+    # The bridge's own broker account. In the embedded mode its password is derived from the
+    # JWT secret, so nothing extra has to be configured.
+    bridge_username: str = "mqim-bridge"
+    # Largest number of queued uplinks the bridge appends in one transaction.
+    bridge_batch_size: int = 256
+    log_level: str = "info"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite://{self.data_dir / 'mqim.db'}"
+
+    def external_broker(self) -> BrokerUrl:
+        """The parsed `broker_url`; only meaningful when not embedded."""
+        return parse_broker_url(self.broker_url)
+
+    def check(self) -> None:
+        """Refuse to run with unsafe or inconsistent settings."""
+        if self.jwt_secret in _PLACEHOLDER_SECRETS or len(self.jwt_secret) < _MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "MQIM_JWT_SECRET is a placeholder or shorter than "
+                f"{_MIN_SECRET_LENGTH} characters; unset it to generate one in the data dir"
+            )
+        if not self.topic_prefix or any(c in self.topic_prefix for c in "+#\0 ") or (
+            self.topic_prefix.startswith("$")
+        ):
+            raise ConfigError(f"MQIM_TOPIC_PREFIX {self.topic_prefix!r} is not a valid prefix")
+        if self.access_token_ttl <= 0 or self.refresh_token_ttl <= 0:
+            raise ConfigError("token lifetimes must be positive")
+
+
+_INT_FIELDS = {
+    "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
+    "max_body_chars", "bridge_batch_size",
+}
+_STR_FIELDS = {
+    "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
+}
+
+
+def parse_host_port(value: str, *, name: str) -> HostPort:
+    """Parse `host:port` (or `:port`, meaning 127.0.0.1)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{name} must look like host:port, got {value!r}")
+    return HostPort(host.strip("[]") or "127.0.0.1", int(port))
+
+
+def parse_broker_url(url: str) -> BrokerUrl:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        raise ConfigError(f"MQIM_BROKER_URL must look like mqtt://user:pass@host:1883, got {url!r}")
+    return BrokerUrl(
+        host=parts.hostname,
+        port=parts.port or 1883,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+    )
+
+
+def _convert(key: str, value: Any) -> Any:
+    if key in ("http", "mqtt"):
+        return parse_host_port(str(value), name=f"{PREFIX}{key.upper()}")
+    if key == "mqtt_ws":
+        text = str(value).strip()
+        if text.lower() in ("", "off", "none", "false"):
+            return None
+        return parse_host_port(text, name="MQIM_MQTT_WS")
+    if key == "data_dir":
+        return Path(str(value))
+    if key in _INT_FIELDS:
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{PREFIX}{key.upper()} must be an integer, got {value!r}") from exc
+    if key in _STR_FIELDS:
+        return str(value)
+    raise ConfigError(f"unknown setting {key!r}")
+
+
+def load_settings(
+    environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build settings from a TOML file (`MQIM_CONFIG`), then env vars, then `overrides` (CLI flags).
+
+    Keys in the TOML file are the env var names in lower case without the `MQIM_` prefix.
+    """
+    raw: dict[str, Any] = {}
+    config_file = environ.get(f"{PREFIX}CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                raw.update(tomllib.load(fh))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read MQIM_CONFIG file {config_file}: {exc}") from exc
+    known = {f.name for f in dataclasses.fields(Settings)}
+    for name, value in environ.items():
+        if name.startswith(PREFIX) and name != f"{PREFIX}CONFIG":
+            key = name[len(PREFIX):].lower()
+            if key in known:
+                raw[key] = value
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(unknown)}")
+    return Settings(**{key: _convert(key, value) for key, value in raw.items()})
+
+
+def with_generated_secret(settings: Settings) -> Settings:
+    """Return settings whose JWT secret is set, generating one in the data dir on first run.
+
+    The file is created with mode 0600 and reused by every later run, so tokens survive restarts.
+    """
+    if settings.jwt_secret:
+        return settings
+    path = settings.data_dir / "jwt-secret"
+    if path.exists():
+        secret = path.read_text(encoding="utf-8").strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        with open(path, "x", encoding="utf-8") as fh:
+            path.chmod(0o600)
+            fh.write(secret + "\n")
+    return dataclasses.replace(settings, jwt_secret=secret)

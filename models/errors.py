@@ -1,0 +1,151 @@
+"""Domain errors: every rule the models enforce fails with one of these.
+
+Each carries a stable snake_case `code` and the numeric code of DESIGN.md section 5, so the HTTP
+adapter and the MQTT bridge report the same failure the same way. They know nothing of HTTP status.
+
+    MqimError
+    ├── InvalidParameterError (1001) ── ContentInvalidError (4003)
+    ├── ForbiddenError (1004) ── NotAMemberError (3003), NotOwnerError (3006), NotAdminError (3007)
+    ├── NotFoundError (1005) ── UserNotFoundError (2006), ThreadNotFoundError (3001),
+    │                           MessageNotFoundError (4001)
+    ├── AuthError ── TokenInvalidError (2001), TokenExpiredError (2002), LoginFailedError (2005),
+    │                AccountBannedError (2009)
+    ├── ConflictError ── UserExistsError (2007), AlreadyMemberError (3005)
+    └── RateLimitedError (1006)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_PARAMETER = "invalid_parameter"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105  # an error name, not a secret
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105  # an error name, not a secret
+    LOGIN_FAILED = "login_failed"
+    USER_NOT_FOUND = "user_not_found"
+    USER_EXISTS = "user_exists"
+    ACCOUNT_BANNED = "account_banned"
+    THREAD_NOT_FOUND = "thread_not_found"
+    NOT_A_MEMBER = "not_a_member"
+    ALREADY_MEMBER = "already_member"
+    NOT_OWNER = "not_owner"
+    NOT_ADMIN = "not_admin"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    CONTENT_INVALID = "content_invalid"
+
+
+class MqimError(Exception):
+    """A failure a client can be told about: `number` and `code` are stable, `msg` is for humans."""
+
+    code: ErrorCode = ErrorCode.INVALID_PARAMETER
+    number: int = 1001
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+class InvalidParameterError(MqimError):
+    code = ErrorCode.INVALID_PARAMETER
+    number = 1001
+
+
+class ContentInvalidError(InvalidParameterError):
+    code = ErrorCode.CONTENT_INVALID
+    number = 4003
+
+
+class ForbiddenError(MqimError):
+    code = ErrorCode.FORBIDDEN
+    number = 1004
+
+
+class NotAMemberError(ForbiddenError):
+    code = ErrorCode.NOT_A_MEMBER
+    number = 3003
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"not a member of thread {thread_id}")
+        self.thread_id = thread_id
+
+
+class NotOwnerError(ForbiddenError):
+    code = ErrorCode.NOT_OWNER
+    number = 3006
+
+
+class NotAdminError(ForbiddenError):
+    code = ErrorCode.NOT_ADMIN
+    number = 3007
+
+
+class NotFoundError(MqimError):
+    code = ErrorCode.NOT_FOUND
+    number = 1005
+
+
+class UserNotFoundError(NotFoundError):
+    code = ErrorCode.USER_NOT_FOUND
+    number = 2006
+
+
+class ThreadNotFoundError(NotFoundError):
+    code = ErrorCode.THREAD_NOT_FOUND
+    number = 3001
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id} not found")
+        self.thread_id = thread_id
+
+
+class MessageNotFoundError(NotFoundError):
+    code = ErrorCode.MESSAGE_NOT_FOUND
+    number = 4001
+
+
+class RateLimitedError(MqimError):
+    code = ErrorCode.RATE_LIMITED
+    number = 1006
+
+
+class AuthError(MqimError):
+    """Root of authentication failures."""
+
+
+class TokenInvalidError(AuthError):
+    code = ErrorCode.TOKEN_INVALID
+    number = 2001
+
+
+class TokenExpiredError(AuthError):
+    code = ErrorCode.TOKEN_EXPIRED
+    number = 2002
+
+
+class LoginFailedError(AuthError):
+    code = ErrorCode.LOGIN_FAILED
+    number = 2005
+
+
+class AccountBannedError(AuthError):
+    code = ErrorCode.ACCOUNT_BANNED
+    number = 2009
+
+
+class ConflictError(MqimError):
+    """Root of "it already exists" failures."""
+
+
+class UserExistsError(ConflictError):
+    code = ErrorCode.USER_EXISTS
+    number = 2007
+
+
+class AlreadyMemberError(ConflictError):
+    code = ErrorCode.ALREADY_MEMBER
+    number = 3005

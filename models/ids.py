@@ -1,0 +1,37 @@
+"""Identifier types and the one rule ids obey: safe to embed in an MQTT topic level."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import NewType
+
+UserId = NewType("UserId", str)
+ThreadId = NewType("ThreadId", str)
+MessageId = NewType("MessageId", str)
+SessionId = NewType("SessionId", str)
+
+# Letters, digits, '_', '-', '.', '@' only: never '/', '+', '#', whitespace or NUL (DESIGN.md s.3),
+# and never a leading '$' (the broker's own topics) or a leading "mqim-" (service accounts).
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+RESERVED_PREFIX = "mqim-"
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID_RE.match(value)) and not value.lower().startswith(RESERVED_PREFIX)
+
+
+def new_user_id() -> UserId:
+    return UserId("u" + secrets.token_hex(8))
+
+
+def new_thread_id() -> ThreadId:
+    return ThreadId("t" + secrets.token_hex(8))
+
+
+def new_message_id() -> MessageId:
+    return MessageId("m" + secrets.token_hex(10))
+
+
+def new_session_id() -> SessionId:
+    return SessionId(secrets.token_hex(12))

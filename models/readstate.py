@@ -1,0 +1,135 @@
+"""Read positions and what a user's thread list and sync view show.
+
+Unread = timeline messages (not events) from others with seq above the member's read_seq.
+read_seq only moves forward and never past the thread's last seq.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.functions import Count
+
+from models.clock import epoch_ms, utcnow
+from models.message import EntryKind, Message, last_entries
+from models.thread import Member, Thread, get_membership
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    thread_id: str
+    user_id: str
+    read_seq: int
+    advanced: bool
+    at: datetime = field(default_factory=utcnow)
+
+    def receipt_event(self) -> dict[str, Any]:
+        """`read_receipt` for the thread's members."""
+        return {"type": "read_receipt", "thread_id": self.thread_id, "reader": self.user_id,
+                "seq": self.read_seq, "time": epoch_ms(self.at)}
+
+    def sync_event(self) -> dict[str, Any]:
+        """`read` for the reader's other devices."""
+        return {"type": "read", "thread_id": self.thread_id, "seq": self.read_seq,
+                "time": epoch_ms(self.at)}
+
+
+async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
+    member = await get_membership(thread_id, user_id)
+    thread = await Thread.get(id=thread_id)
+    target = min(seq, thread.last_seq)
+    updated = await Member.filter(id=member.id, read_seq__lt=target).update(read_seq=target)
+    if updated:
+        return ReadMark(thread_id, user_id, target, True)
+    current = await Member.filter(id=member.id).values_list("read_seq", flat=True)
+    return ReadMark(thread_id, user_id, int(current[0]), False)
+
+
+async def _unread_counts(user_id: str, members: list[Member]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for member in members:
+        if member.read_seq >= member.thread.last_seq:
+            counts[member.thread_id] = 0  # type: ignore[attr-defined]
+            continue
+        rows = await (
+            Message.filter(
+                thread_id=member.thread_id,  # type: ignore[attr-defined]
+                kind=EntryKind.MESSAGE,
+                seq__gt=member.read_seq,
+            )
+            .exclude(sender_id=user_id)
+            .annotate(n=Count("id"))
+            .values_list("n", flat=True)
+        )
+        counts[member.thread_id] = int(rows[0]) if rows else 0  # type: ignore[attr-defined]
+    return counts
+
+
+async def _memberships(user_id: str) -> list[Member]:
+    return list(
+        await Member.filter(user_id=user_id)
+        .select_related("thread")
+        .order_by("-thread__last_activity_at")
+    )
+
+
+async def sync_state(user_id: str) -> list[dict[str, Any]]:
+    """Per thread: max_seq, read_seq and unread, newest activity first."""
+    members = await _memberships(user_id)
+    unread = await _unread_counts(user_id, members)
+    return [
+        {
+            "thread_id": m.thread_id,  # type: ignore[attr-defined]
+            "max_seq": m.thread.last_seq,
+            "read_seq": m.read_seq,
+            "unread": unread[m.thread_id],  # type: ignore[attr-defined]
+        }
+        for m in members
+    ]
+
+
+async def list_threads(user_id: str) -> list[dict[str, Any]]:
+    """The user's threads with their last entry and unread count, newest activity first."""
+    members = await _memberships(user_id)
+    unread = await _unread_counts(user_id, members)
+    last = await last_entries([m.thread_id for m in members])  # type: ignore[attr-defined]
+    out = []
+    for m in members:
+        thread = m.thread
+        entry = last.get(thread.id)
+        out.append(
+            {
+                "thread_id": thread.id,
+                "type": thread.kind.value,
+                "name": thread.name,
+                "role": m.role.value,
+                "max_seq": thread.last_seq,
+                "read_seq": m.read_seq,
+                "unread": unread[thread.id],
+                "last_message": entry.to_event() if entry else None,
+                "last_activity_at": thread.last_activity_at.isoformat(),
+            }
+        )
+    return out
+
+
+async def thread_info(user_id: str, thread_id: str) -> dict[str, Any]:
+    """Thread details for a member: participants with roles, owner, admins."""
+    await get_membership(thread_id, user_id)
+    thread = await Thread.get(id=thread_id)
+    members = await Member.filter(thread_id=thread_id).order_by("id")
+    return {
+        "thread_id": thread.id,
+        "type": thread.kind.value,
+        "name": thread.name,
+        "owner_id": thread.owner_id,  # type: ignore[attr-defined]
+        "admin_ids": [m.user_id for m in members if m.role.value == "admin"],  # type: ignore[attr-defined]
+        "participants": [
+            {"user_id": m.user_id, "role": m.role.value, "read_seq": m.read_seq}  # type: ignore[attr-defined]
+            for m in members
+        ],
+        "max_seq": thread.last_seq,
+        "created_at": thread.created_at.isoformat(),
+    }

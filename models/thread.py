@@ -1,0 +1,90 @@
+"""Threads (direct and group) and their members, with each member's role and read position.
+
+`last_seq` on the thread row is the high-water mark of its timeline; it is only ever advanced by
+`models.message.allocate_seqs` inside a transaction, which is what keeps seqs gapless.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+
+from models.errors import NotAMemberError, ThreadNotFoundError
+from models.user import User
+
+
+class ThreadKind(StrEnum):
+    DIRECT = "direct"
+    GROUP = "group"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class Thread(Model):
+    id = fields.CharField(pk=True, max_length=64)
+    kind = fields.CharEnumField(ThreadKind, max_length=8)
+    name = fields.CharField(max_length=100, null=True)
+    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    # "a:b" with the two user ids sorted: makes a direct thread between two users unique.
+    direct_key = fields.CharField(max_length=130, unique=True, null=True)
+    last_seq = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_activity_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "thread"
+
+
+class Member(Model):
+    id = fields.BigIntField(pk=True)
+    thread: fields.ForeignKeyRelation[Thread] = fields.ForeignKeyField(
+        "models.Thread", related_name="members", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(Role, max_length=8, default=Role.MEMBER)
+    read_seq = fields.BigIntField(default=0)
+    joined_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "thread_member"
+        unique_together = (("thread", "user"),)
+        indexes = (("user_id",),)
+
+
+async def get_thread(thread_id: str, conn: BaseDBAsyncClient | None = None) -> Thread:
+    thread = await Thread.get_or_none(id=thread_id).using_db(conn)
+    if thread is None:
+        raise ThreadNotFoundError(thread_id)
+    return thread
+
+
+async def get_membership(
+    thread_id: str, user_id: str, conn: BaseDBAsyncClient | None = None
+) -> Member:
+    """The caller's membership; ThreadNotFoundError or NotAMemberError otherwise."""
+    member = await Member.get_or_none(thread_id=thread_id, user_id=user_id).using_db(conn)
+    if member is None:
+        await get_thread(thread_id, conn)
+        raise NotAMemberError(thread_id)
+    return member
+
+
+async def member_ids(thread_id: str) -> list[str]:
+    return list(
+        await Member.filter(thread_id=thread_id).order_by("id").values_list("user_id", flat=True)
+    )
+
+
+async def is_member(thread_id: str, user_id: str) -> bool:
+    return await Member.exists(thread_id=thread_id, user_id=user_id)

@@ -1,0 +1,1 @@
+"""The composition root: wires config, models, broker, bridge and api into processes (`mqim`)."""

@@ -1,0 +1,7 @@
+"""`python -m mqim`."""
+
+import sys
+
+from mqim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""`mqim serve`: the embedded broker, the bridge and the HTTP API in one asyncio process.
+
+`running_server(settings)` is what the CLI runs and what the end-to-end tests start: one path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+
+from api.app import create_app
+from bridge.runner import run_bridge
+from broker.embedded import embedded_broker
+from config import Settings
+from models.db import describe_database, open_database
+from mqim.directory import ModelDirectory
+from mqim.ports import ensure_free
+
+logger = logging.getLogger(__name__)
+
+BRIDGE_READY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    settings: Settings
+    app: Starlette
+    http_task: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def _background(coro_name: str, task: asyncio.Task[None]) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        logger.debug("%s stopped", coro_name)
+
+
+@asynccontextmanager
+async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """Start everything, yield once all listeners accept, and stop it all on exit."""
+    ensure_free(settings.http, "HTTP")
+    if settings.embedded_broker:
+        ensure_free(settings.mqtt, "MQTT")
+        if settings.mqtt_ws is not None:
+            ensure_free(settings.mqtt_ws, "MQTT over WebSocket")
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(open_database(settings))
+        directory = ModelDirectory(settings.jwt_secret)
+        if settings.embedded_broker:
+            await stack.enter_async_context(embedded_broker(settings, directory))
+
+        ready = asyncio.Event()
+        bridge = asyncio.create_task(run_bridge(settings, on_ready=ready.set), name="bridge")
+        await stack.enter_async_context(_background("bridge", bridge))
+        async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
+            await ready.wait()
+
+        app = create_app(settings, access=directory, own_database=False)
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=settings.http.host, port=settings.http.port, log_config=None,
+            lifespan="on", access_log=False,
+        ))
+        http = asyncio.create_task(server.serve(), name="http")
+
+        async def stop_http() -> None:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await http
+
+        stack.push_async_callback(stop_http)
+        while not server.started:
+            if http.done():
+                http.result()  # raises what stopped it
+                raise RuntimeError("HTTP server stopped during startup")
+            await asyncio.sleep(0.02)
+        logger.info("HTTP API listening on http://%s", settings.http)
+        logger.info("data in %s (database %s)", settings.data_dir.resolve(),
+                    describe_database(settings.db_url))
+        yield RunningServer(settings, app, http)
