@@ -52,7 +52,7 @@ class EntryKind(StrEnum):
 class Message(Model):
     """One timeline entry: a message (kind=message) or a thread event (kind=event)."""
 
-    id = fields.CharField(pk=True, max_length=32)
+    id = fields.CharField(primary_key=True, max_length=32)
     thread: fields.ForeignKeyRelation[Thread] = fields.ForeignKeyField(
         "models.Thread", related_name="entries", on_delete=fields.CASCADE
     )

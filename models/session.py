@@ -26,7 +26,7 @@ PLATFORMS = ("ios", "android", "windows", "macos", "linux", "web", "device")
 
 
 class LoginSession(Model):
-    id = fields.CharField(pk=True, max_length=32)
+    id = fields.CharField(primary_key=True, max_length=32)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="sessions", on_delete=fields.CASCADE
     )

@@ -28,7 +28,7 @@ class Role(StrEnum):
 
 
 class Thread(Model):
-    id = fields.CharField(pk=True, max_length=64)
+    id = fields.CharField(primary_key=True, max_length=64)
     kind = fields.CharEnumField(ThreadKind, max_length=8)
     name = fields.CharField(max_length=100, null=True)
     owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
@@ -45,7 +45,7 @@ class Thread(Model):
 
 
 class Member(Model):
-    id = fields.BigIntField(pk=True)
+    id = fields.BigIntField(primary_key=True)
     thread: fields.ForeignKeyRelation[Thread] = fields.ForeignKeyField(
         "models.Thread", related_name="members", on_delete=fields.CASCADE
     )

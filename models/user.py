@@ -34,7 +34,7 @@ _DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=4))
 
 
 class User(Model):
-    id = fields.CharField(pk=True, max_length=64)
+    id = fields.CharField(primary_key=True, max_length=64)
     email = fields.CharField(max_length=254, unique=True, null=True)
     phone = fields.CharField(max_length=32, unique=True, null=True)
     name = fields.CharField(max_length=NAME_MAX)

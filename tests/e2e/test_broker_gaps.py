@@ -1,0 +1,46 @@
+"""The amqtt 0.12.1 gaps that mqim closes (README, "the embedded broker's limits")."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiomqtt
+import httpx
+import pytest
+
+from mqim.serve import RunningServer
+from tests.helpers import barrier, mqtt_session, register
+
+
+async def test_retained_messages_are_not_kept_so_cannot_leak(
+    server: RunningServer, http: httpx.AsyncClient
+) -> None:
+    alice, mallory = await register(http), await register(http)
+    prefix = server.settings.topic_prefix
+    async with mqtt_session(server.settings, alice) as a:
+        # amqtt would replay this to every new client whose filters match anyone's, with no
+        # ACL check; the bridge's im/up/+ matches it.
+        await a.publish(f"{prefix}/up/{alice.user_id}", b'{"op": "secret"}', qos=1, retain=True)
+    async with mqtt_session(server.settings, mallory) as m:
+        await m.subscribe(f"{prefix}/u/{mallory.user_id}", qos=1)
+        seen: list[tuple[str, dict[str, Any]]] = []
+        await barrier(m, server.settings, mallory, seen)
+    assert seen == []
+
+
+async def test_publish_to_a_dollar_topic_closes_the_connection(
+    server: RunningServer, http: httpx.AsyncClient
+) -> None:
+    alice = await register(http)
+    async with mqtt_session(server.settings, alice) as a:
+        await a.publish("$SYS/broker/hack", b"x", qos=0)
+        with pytest.raises(aiomqtt.MqttError):
+            async with asyncio.timeout(5):
+                async for _ in a.messages:
+                    pass
+    # The server is fine and alice can come back.
+    async with mqtt_session(server.settings, alice) as again:
+        await again.subscribe(f"{server.settings.topic_prefix}/u/{alice.user_id}", qos=1)
+        seen: list[tuple[str, dict[str, Any]]] = []
+        await barrier(again, server.settings, alice, seen)

@@ -1,0 +1,123 @@
+"""Test helpers: free ports, settings for a throwaway server, real HTTP and MQTT clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import httpx
+
+from config import HostPort, Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "http": HostPort("127.0.0.1", free_port()),
+        "mqtt": HostPort("127.0.0.1", free_port()),
+        "mqtt_ws": HostPort("127.0.0.1", free_port()),
+        "data_dir": data_dir,
+        "jwt_secret": secrets.token_urlsafe(48),
+        "bcrypt_rounds": 4,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def unique_id(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Account:
+    user_id: str
+    token: str
+    refresh_token: str
+    mqtt: dict[str, str]
+    password: str = "pass-word-1"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def register(http: httpx.AsyncClient, user_id: str | None = None, **extra: Any) -> Account:
+    user_id = user_id or unique_id()
+    body = {"user_id": user_id, "name": user_id[:20], "password": "pass-word-1", **extra}
+    response = await http.post("/api/auth/register", json=body)
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    return Account(user_id, data["token"], data["refresh_token"], data["mqtt"])
+
+
+async def create_group(http: httpx.AsyncClient, owner: Account, *members: Account) -> str:
+    response = await http.post(
+        "/api/threads", headers=owner.auth,
+        json={"type": "group", "name": "g", "user_ids": [m.user_id for m in members]},
+    )
+    assert response.status_code == 201, response.text
+    thread_id: str = response.json()["data"]["thread_id"]
+    return thread_id
+
+
+@asynccontextmanager
+async def mqtt_session(settings: Settings, account: Account, **kwargs: Any) -> AsyncIterator[
+    aiomqtt.Client
+]:
+    async with aiomqtt.Client(
+        settings.mqtt.host, settings.mqtt.port, username=account.mqtt["username"],
+        password=account.mqtt["password"], identifier=account.mqtt["client_id"], **kwargs,
+    ) as client:
+        yield client
+
+
+Predicate = Callable[[str, dict[str, Any]], bool]
+
+
+async def next_event(
+    client: aiomqtt.Client, predicate: Predicate, *, timeout: float = 5.0,
+    seen: list[tuple[str, dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """The next event matching `predicate`; others are appended to `seen` if given."""
+    async with asyncio.timeout(timeout):
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            event = json.loads(message.payload)
+            topic = message.topic.value
+            if predicate(topic, event):
+                return dict(event)
+            if seen is not None:
+                seen.append((topic, event))
+    raise AssertionError("message stream ended")
+
+
+def send_command(thread_id: str, client_msg_id: str, body: str, req: str | None = None) -> bytes:
+    return json.dumps({
+        "op": "send", "req": req or client_msg_id, "thread_id": thread_id,
+        "client_msg_id": client_msg_id, "type": "text", "body": body,
+    }).encode()
+
+
+async def barrier(client: aiomqtt.Client, settings: Settings, account: Account,
+                  seen: list[tuple[str, dict[str, Any]]]) -> None:
+    """Round-trip a command through the bridge. Everything the bridge published before its
+    answer has then reached this client (one broker queue, in order), and lands in `seen`."""
+    req = unique_id("barrier-")
+    await client.publish(f"{settings.topic_prefix}/up/{account.user_id}",
+                         json.dumps({"op": "noop", "req": req}), qos=1)
+    await next_event(client, lambda t, e: e.get("req") == req, seen=seen)
