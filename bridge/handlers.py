@@ -24,7 +24,7 @@ from broker.topics import TopicScheme
 from models.errors import MqimError
 from models.message import Appended, Draft, append_messages
 from models.readstate import mark_read
-from models.thread import get_membership
+from models.thread import check_member
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class BatchHandler:
                 })))
 
     async def _typing(self, sender_id: str, command: TypingCommand) -> Event:
-        await get_membership(command.thread_id, sender_id)
+        await check_member(command.thread_id, sender_id)
         return (self._scheme.thread(command.thread_id), {
             "type": "typ", "thread_id": command.thread_id, "from": sender_id,
             "is_typing": command.is_typing,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import aiomqtt
 
@@ -30,7 +30,7 @@ async def run_bridge(
     settings: Settings,
     *,
     client_id: str = "mqim-bridge",
-    on_ready: Callable[[], Awaitable[None] | None] | None = None,
+    on_ready: Callable[[], object] | None = None,
 ) -> None:
     """Run forever (until cancelled), reconnecting with backoff. The database must be open."""
     scheme = TopicScheme(settings.topic_prefix)
@@ -45,9 +45,7 @@ async def run_bridge(
                 logger.info("bridge consuming %s as %s", scheme.uplink_filter(), client_id)
                 backoff = BACKOFF_MIN
                 if on_ready is not None:
-                    result = on_ready()
-                    if result is not None:
-                        await result
+                    on_ready()
                 await _consume(client, settings, scheme)
         except* aiomqtt.MqttError as group:
             logger.warning("bridge lost the broker (%s); reconnecting in %.1fs",
@@ -92,7 +90,6 @@ def _to_uplink(scheme: TopicScheme) -> Callable[[aiomqtt.Message], Uplink | None
         if parsed is None or parsed.kind != TopicKind.UPLINK:
             logger.warning("ignored a message on unexpected topic %s", message.topic.value)
             return None
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        return Uplink(parsed.ident, payload)
+        return Uplink(parsed.ident, bytes(message.payload))
 
     return convert

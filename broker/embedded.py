@@ -49,7 +49,7 @@ class MqimBroker(Broker):
             who = source_session.username if source_session else "broker"
             logger.info("dropped retained copy of a message from %s on %s", who, topic_name)
 
-    async def _handle_message_delivery(  # type: ignore[override]  # same signature, untyped base
+    async def _handle_message_delivery(
         self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
     ) -> bool:
         keep = await super()._handle_message_delivery(client_session, handler, wait_deliver)

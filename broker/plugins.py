@@ -45,7 +45,7 @@ class MqimAuthPlugin(BaseAuthPlugin):
     wills without asking the topic plugins.
     """
 
-    Config = PluginConfig
+    Config = PluginConfig  # type: ignore[assignment]  # amqtt types Config as its own stub
 
     async def authenticate(self, *, session: Session) -> bool | None:
         config: PluginConfig = self.config
@@ -77,7 +77,7 @@ class MqimAclPlugin(BaseTopicPlugin):
     MQTT 3.1.1 acknowledges it anyway and would otherwise drop it silently.
     """
 
-    Config = PluginConfig
+    Config = PluginConfig  # type: ignore[assignment]  # amqtt types Config as its own stub
 
     async def topic_filtering(
         self, *, session: Session | None = None, topic: str | None = None,

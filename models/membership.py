@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -23,7 +24,7 @@ from models.errors import (
 )
 from models.ids import new_thread_id
 from models.message import Message, append_event
-from models.thread import Member, Role, Thread, ThreadKind, get_membership
+from models.thread import Member, Role, Thread, ThreadKind, get_membership, get_thread
 from models.user import check_users_exist
 
 GROUP_NAME_MAX = 100
@@ -62,9 +63,11 @@ async def create_thread(
             id=new_thread_id(), kind=ThreadKind.GROUP, name=name, owner_id=creator_id,
             using_db=conn,
         )
-        await Member.create(thread=thread, user_id=creator_id, role=Role.OWNER, using_db=conn)
-        for uid in others:
-            await Member.create(thread=thread, user_id=uid, using_db=conn)
+        await Member.bulk_create(
+            [Member(thread=thread, user_id=creator_id, role=Role.OWNER)]
+            + [Member(thread=thread, user_id=uid) for uid in others],
+            using_db=conn,
+        )
         entry = await append_event(
             conn, thread.id, creator_id, "log:subscribe",
             {"added_participants": [creator_id, *others]},
@@ -84,8 +87,10 @@ async def _create_direct(creator_id: str, other_id: str) -> MembershipChange:
             thread = await Thread.create(
                 id=new_thread_id(), kind=ThreadKind.DIRECT, direct_key=key, using_db=conn
             )
-            for uid in (creator_id, other_id):
-                await Member.create(thread=thread, user_id=uid, using_db=conn)
+            await Member.bulk_create(
+                [Member(thread=thread, user_id=uid) for uid in (creator_id, other_id)],
+                using_db=conn,
+            )
     except IntegrityError:  # the other user created it at the same moment
         return MembershipChange(await Thread.get(direct_key=key))
     return MembershipChange(thread, added=[creator_id, other_id], created=True)
@@ -98,22 +103,20 @@ async def add_members(actor_id: str, thread_id: str, user_ids: Sequence[str]) ->
         raise InvalidParameterError("user_ids must name at least one user")
     await check_users_exist(wanted)
     async with in_transaction() as conn:
-        await get_membership(thread_id, actor_id, conn)
-        thread = await Thread.get(id=thread_id).using_db(conn)
+        _ = await get_membership(thread_id, actor_id, conn)
+        thread = await get_thread(thread_id, conn)
         if thread.kind == ThreadKind.DIRECT:
             raise InvalidParameterError("members of a direct thread cannot change")
-        present = set(
-            await Member.filter(thread_id=thread_id, user_id__in=wanted)
-            .using_db(conn)
-            .values_list("user_id", flat=True)
-        )
+        present = set(cast(list[str], await Member.filter(thread_id=thread_id, user_id__in=wanted)
+                           .using_db(conn).values_list("user_id", flat=True)))
         if present:
             raise AlreadyMemberError(f"already members: {', '.join(sorted(present))}")
         size = await Member.filter(thread_id=thread_id).using_db(conn).count()
         if size + len(wanted) > GROUP_SIZE_MAX:
             raise InvalidParameterError(f"a group holds at most {GROUP_SIZE_MAX} members")
-        for uid in wanted:
-            await Member.create(thread_id=thread_id, user_id=uid, using_db=conn)
+        await Member.bulk_create(
+            [Member(thread_id=thread_id, user_id=uid) for uid in wanted], using_db=conn
+        )
         entry = await append_event(
             conn, thread_id, actor_id, "log:subscribe", {"added_participants": wanted},
             f"{actor_id} added {', '.join(wanted)}",
@@ -125,7 +128,7 @@ async def remove_member(actor_id: str, thread_id: str, user_id: str) -> Membersh
     """Remove `user_id` (or leave, when actor and user are the same)."""
     async with in_transaction() as conn:
         actor = await get_membership(thread_id, actor_id, conn)
-        thread = await Thread.get(id=thread_id).using_db(conn)
+        thread = await get_thread(thread_id, conn)
         if thread.kind == ThreadKind.DIRECT:
             raise InvalidParameterError("members of a direct thread cannot change")
         target = actor if user_id == actor_id else await get_membership(thread_id, user_id, conn)

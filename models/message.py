@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -31,7 +31,7 @@ from models.errors import (
     ThreadNotFoundError,
 )
 from models.ids import new_message_id
-from models.thread import Member, Thread, get_membership
+from models.thread import Member, Thread, check_member
 from models.user import User
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Message(Model):
             "thread_id": self.thread_id,  # type: ignore[attr-defined]  # tortoise FK id
             "seq": self.seq,
             "message_id": self.id,
-            "created_at": epoch_ms(self.created_at or utcnow()),
+            "created_at": epoch_ms(self.created_at),
         }
         if self.kind == EntryKind.EVENT:
             return {
@@ -161,7 +161,7 @@ async def allocate_seqs(conn: BaseDBAsyncClient, thread_id: str, count: int) -> 
     if not updated:
         raise ThreadNotFoundError(thread_id)
     last = await Thread.filter(id=thread_id).using_db(conn).values_list("last_seq", flat=True)
-    return int(last[0]) - count + 1
+    return cast(int, last[0]) - count + 1
 
 
 async def append_event(
@@ -241,9 +241,8 @@ async def _append_batch(
 ) -> None:
     thread_ids = sorted({drafts[i].thread_id for i in pending})
     sender_ids = sorted({drafts[i].sender_id for i in pending})
-    live_threads = set(
-        await Thread.filter(id__in=thread_ids).using_db(conn).values_list("id", flat=True)
-    )
+    live_threads = set(cast(list[str], await Thread.filter(id__in=thread_ids).using_db(conn)
+                            .values_list("id", flat=True)))
     memberships = set(
         await Member.filter(thread_id__in=thread_ids, user_id__in=sender_ids)
         .using_db(conn)
@@ -310,7 +309,7 @@ async def _append_batch(
             results[i] = Appended(row)
             last_by_sender[draft.sender_id] = row.seq
         for sender_id, seq in last_by_sender.items():
-            await Member.filter(thread_id=thread_id, user_id=sender_id).using_db(conn).update(
+            _ = await Member.filter(thread_id=thread_id, user_id=sender_id).using_db(conn).update(
                 read_seq=seq
             )
     if rows:
@@ -334,7 +333,7 @@ async def get_history(
     With `after_seq`, the `limit` entries right after it; otherwise the newest `limit` entries
     before `before_seq` (or the end). Both bounds together give the entries strictly between.
     """
-    await get_membership(thread_id, user_id)
+    await check_member(thread_id, user_id)
     query = Message.filter(thread_id=thread_id)
     if after_seq is not None:
         query = query.filter(seq__gt=after_seq)

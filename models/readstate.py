@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from tortoise.functions import Count
 
 from models.clock import epoch_ms, utcnow
 from models.message import EntryKind, Message, last_entries
-from models.thread import Member, Thread, get_membership
+from models.thread import Member, Thread, check_member, get_membership
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
     if updated:
         return ReadMark(thread_id, user_id, target, True)
     current = await Member.filter(id=member.id).values_list("read_seq", flat=True)
-    return ReadMark(thread_id, user_id, int(current[0]), False)
+    return ReadMark(thread_id, user_id, cast(int, current[0]), False)
 
 
 async def _unread_counts(user_id: str, members: list[Member]) -> dict[str, int]:
@@ -63,7 +63,7 @@ async def _unread_counts(user_id: str, members: list[Member]) -> dict[str, int]:
             .annotate(n=Count("id"))
             .values_list("n", flat=True)
         )
-        counts[member.thread_id] = int(rows[0]) if rows else 0  # type: ignore[attr-defined]
+        counts[member.thread_id] = cast(int, rows[0]) if rows else 0  # type: ignore[attr-defined]
     return counts
 
 
@@ -117,7 +117,7 @@ async def list_threads(user_id: str) -> list[dict[str, Any]]:
 
 async def thread_info(user_id: str, thread_id: str) -> dict[str, Any]:
     """Thread details for a member: participants with roles, owner, admins."""
-    await get_membership(thread_id, user_id)
+    await check_member(thread_id, user_id)
     thread = await Thread.get(id=thread_id)
     members = await Member.filter(thread_id=thread_id).order_by("id")
     return {

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import cast
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -63,7 +64,7 @@ class Member(Model):
 
 
 async def get_thread(thread_id: str, conn: BaseDBAsyncClient | None = None) -> Thread:
-    thread = await Thread.get_or_none(id=thread_id).using_db(conn)
+    thread = await Thread.filter(id=thread_id).using_db(conn).first()
     if thread is None:
         raise ThreadNotFoundError(thread_id)
     return thread
@@ -73,17 +74,24 @@ async def get_membership(
     thread_id: str, user_id: str, conn: BaseDBAsyncClient | None = None
 ) -> Member:
     """The caller's membership; ThreadNotFoundError or NotAMemberError otherwise."""
-    member = await Member.get_or_none(thread_id=thread_id, user_id=user_id).using_db(conn)
+    member = await Member.filter(thread_id=thread_id, user_id=user_id).using_db(conn).first()
     if member is None:
-        await get_thread(thread_id, conn)
+        if not await Thread.filter(id=thread_id).using_db(conn).exists():
+            raise ThreadNotFoundError(thread_id)
         raise NotAMemberError(thread_id)
     return member
 
 
+async def check_member(thread_id: str, user_id: str) -> None:
+    """Raise ThreadNotFoundError or NotAMemberError unless the user is in the thread."""
+    _ = await get_membership(thread_id, user_id)
+
+
 async def member_ids(thread_id: str) -> list[str]:
-    return list(
-        await Member.filter(thread_id=thread_id).order_by("id").values_list("user_id", flat=True)
+    rows = await Member.filter(thread_id=thread_id).order_by("id").values_list(
+        "user_id", flat=True
     )
+    return cast(list[str], rows)
 
 
 async def is_member(thread_id: str, user_id: str) -> bool:

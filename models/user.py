@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import cast
 
 import bcrypt
 from tortoise import fields
@@ -51,7 +52,7 @@ class User(Model):
             "name": self.name,
             "email": self.email,
             "phone": self.phone,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_at": self.created_at.isoformat(),
         }
 
 
@@ -157,7 +158,8 @@ async def get_user(user_id: str) -> User:
 async def check_users_exist(user_ids: list[str]) -> list[UserId]:
     """Deduplicated ids, all of live users; UserNotFoundError names the first missing one."""
     wanted = list(dict.fromkeys(user_ids))
-    found = set(await User.filter(id__in=wanted, deleted_at=None).values_list("id", flat=True))
+    found = set(cast(list[str], await User.filter(id__in=wanted, deleted_at=None).values_list(
+        "id", flat=True)))
     for uid in wanted:
         if uid not in found:
             raise UserNotFoundError(f"user {uid} not found")

@@ -90,7 +90,7 @@ Predicate = Callable[[str, dict[str, Any]], bool]
 
 
 async def next_event(
-    client: aiomqtt.Client, predicate: Predicate, *, timeout: float = 5.0,
+    client: aiomqtt.Client, predicate: Predicate, *, timeout: float = 5.0,  # noqa: ASYNC109
     seen: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The next event matching `predicate`; others are appended to `seen` if given."""

@@ -55,7 +55,8 @@ async def test_non_member_cannot_read_a_thread_over_http(
                                    "error": "not_a_member"}
     posted = await http.post(f"/api/threads/{thread_id}/messages", headers=mallory.auth,
                              json={"body": "intrusion"})
-    assert posted.status_code == 403 and posted.json()["code"] == 3003
+    assert posted.status_code == 403
+    assert posted.json()["code"] == 3003
 
 
 async def test_publish_on_someone_elses_uplink_is_refused_and_reported(
@@ -137,6 +138,7 @@ async def test_expired_access_token_is_refused_everywhere(
     session_id = alice.refresh_token.split(".", 1)[0]
     expired = issue_access_token(server.settings.jwt_secret, alice.user_id, session_id, ttl=-1)
     response = await http.get("/api/me", headers={"Authorization": f"Bearer {expired}"})
-    assert response.status_code == 401 and response.json()["code"] == 2002
+    assert response.status_code == 401
+    assert response.json()["code"] == 2002
     assert await connect_refused(server, username=alice.user_id, password=expired)
 

@@ -35,7 +35,7 @@ async def test_publish_to_a_dollar_topic_closes_the_connection(
     alice = await register(http)
     async with mqtt_session(server.settings, alice) as a:
         await a.publish("$SYS/broker/hack", b"x", qos=0)
-        with pytest.raises(aiomqtt.MqttError):
+        with pytest.raises(aiomqtt.MqttError):  # noqa: PT012  # the stream ends with the error
             async with asyncio.timeout(5):
                 async for _ in a.messages:
                     pass

@@ -16,7 +16,6 @@ from tests.helpers import (
     next_event,
     register,
     send_command,
-    unique_id,
 )
 
 
@@ -100,7 +99,8 @@ async def test_retry_with_same_client_msg_id_returns_first_seq(
         retry = await next_event(a, is_ack("r2"))
     assert retry["data"]["seq"] == first["data"]["seq"]
     assert retry["data"]["message_id"] == first["data"]["message_id"]
-    assert retry["data"]["duplicate"] is True and first["data"]["duplicate"] is False
+    assert retry["data"]["duplicate"] is True
+    assert first["data"]["duplicate"] is False
     # Over HTTP too, with the same id: same answer, nothing new stored.
     again = await http.post(f"/api/threads/{thread_id}/messages", headers=alice.auth,
                             json={"client_msg_id": "same", "body": "third"})
@@ -121,7 +121,8 @@ async def test_http_send_publishes_the_same_event_on_mqtt(
         assert response.status_code == 201
         event = await next_event(b, lambda t, e: e.get("type") == "message")
     ack = response.json()["data"]
-    assert event["seq"] == ack["seq"] and event["message_id"] == ack["message_id"]
+    assert event["seq"] == ack["seq"]
+    assert event["message_id"] == ack["message_id"]
     assert event["body"] == "over http"
 
 
@@ -189,7 +190,8 @@ async def test_typing_and_read_reach_the_thread(
     assert typing == {"type": "typ", "thread_id": thread_id, "from": bob.user_id,
                       "is_typing": True}
     assert (receipt["reader"], receipt["seq"]) == (bob.user_id, seq)
-    assert own_sync["seq"] == seq and ack["data"]["read_seq"] == seq
+    assert own_sync["seq"] == seq
+    assert ack["data"]["read_seq"] == seq
     sync = (await http.get("/api/sync", headers=bob.auth)).json()["data"]
     assert {"thread_id": thread_id, "max_seq": seq, "read_seq": seq, "unread": 0} in sync
 
@@ -219,4 +221,5 @@ async def test_removed_member_stops_receiving_at_once(
         await barrier(b, server.settings, bob, seen)
     assert not [e for t, e in seen if t.endswith(f"/t/{thread_id}")], seen
     history = await http.get(f"/api/threads/{thread_id}/messages", headers=bob.auth)
-    assert history.status_code == 403 and history.json()["code"] == 3003
+    assert history.status_code == 403
+    assert history.json()["code"] == 3003
