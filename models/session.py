@@ -89,18 +89,21 @@ async def rotate_refresh_token(token: str, refresh_ttl: int) -> tuple[LoginSessi
         )
         if session is None or session.ended_at is not None:
             raise TokenInvalidError("refresh token invalid")
-        if not refresh_matches(secret, session.refresh_hash):
+        reused = not refresh_matches(secret, session.refresh_hash)
+        if reused:
             session.ended_at, session.end_reason = utcnow(), "refresh_reuse"
             await session.save(update_fields=["ended_at", "end_reason"])
-            logger.warning("refresh token reuse on session %s: session ended", session.id)
-            raise TokenInvalidError("refresh token was already used; session ended")
-        if session.expires_at <= utcnow():
-            raise TokenExpiredError("refresh token expired")
-        secret = new_refresh_secret()
-        session.refresh_hash = hash_refresh_secret(secret)
-        session.refreshed_at = utcnow()
-        session.expires_at = session.refreshed_at + timedelta(seconds=refresh_ttl)
-        await session.save(update_fields=["refresh_hash", "refreshed_at", "expires_at"])
+        else:
+            if session.expires_at <= utcnow():
+                raise TokenExpiredError("refresh token expired")
+            secret = new_refresh_secret()
+            session.refresh_hash = hash_refresh_secret(secret)
+            session.refreshed_at = utcnow()
+            session.expires_at = session.refreshed_at + timedelta(seconds=refresh_ttl)
+            await session.save(update_fields=["refresh_hash", "refreshed_at", "expires_at"])
+    if reused:  # raised only now, so the ending above is committed, not rolled back
+        logger.warning("refresh token reuse on session %s: session ended", session.id)
+        raise TokenInvalidError("refresh token was already used; session ended")
     return session, f"{session.id}.{secret}"
 
 
