@@ -86,6 +86,11 @@ async def mqtt_session(settings: Settings, account: Account, **kwargs: Any) -> A
         yield client
 
 
+def granted(result: Any) -> list[int]:
+    """SUBACK return codes as ints (aiomqtt gives ints or paho ReasonCodes); 0x80 = refused."""
+    return [int(getattr(code, "value", code)) for code in result]
+
+
 Predicate = Callable[[str, dict[str, Any]], bool]
 
 

@@ -6,7 +6,15 @@ import httpx
 
 from mqim.serve import RunningServer
 from tests.api.test_accounts import assert_error
-from tests.helpers import Account, create_group, mqtt_session, next_event, register, unique_id
+from tests.helpers import (
+    Account,
+    create_group,
+    granted,
+    mqtt_session,
+    next_event,
+    register,
+    unique_id,
+)
 
 
 async def send(http: httpx.AsyncClient, account: Account, thread_id: str, body: str) -> int:
@@ -81,15 +89,15 @@ async def test_added_member_is_told_and_can_subscribe_at_once(
     prefix = server.settings.topic_prefix
     async with mqtt_session(server.settings, bob) as b:
         await b.subscribe(f"{prefix}/u/{bob.user_id}", qos=1)
-        granted = await b.subscribe(f"{prefix}/t/{thread_id}", qos=1)
-        assert [int(getattr(g, "value", g)) for g in granted] == [0x80]
+        result = await b.subscribe(f"{prefix}/t/{thread_id}", qos=1)
+        assert granted(result) == [0x80]
         await http.post(f"/api/threads/{thread_id}/members", headers=alice.auth,
                         json={"user_ids": [bob.user_id]})
         added = await next_event(b, lambda t, e: e.get("type") == "thread_added")
         assert added["thread_id"] == thread_id
         assert added["thread"]["participant_ids"] == [alice.user_id, bob.user_id]
-        granted = await b.subscribe(f"{prefix}/t/{thread_id}", qos=1)
-        assert [int(getattr(g, "value", g)) for g in granted] == [1]
+        result = await b.subscribe(f"{prefix}/t/{thread_id}", qos=1)
+        assert granted(result) == [1]
         await send(http, alice, thread_id, "welcome")
         event = await next_event(b, lambda t, e: e.get("type") == "message")
     assert event["body"] == "welcome"

@@ -12,6 +12,7 @@ import pytest
 from mqim.serve import RunningServer
 from tests.helpers import (
     create_group,
+    granted,
     mqtt_session,
     next_event,
     register,
@@ -19,10 +20,6 @@ from tests.helpers import (
 )
 
 DENIED = 0x80
-
-
-def granted(result: Any) -> list[int]:
-    return [int(getattr(code, "value", code)) for code in result]
 
 
 async def test_non_member_cannot_subscribe_to_a_thread(
