@@ -1,0 +1,45 @@
+"""The `mqim` command as a user runs it: help, a clear message when a port is taken."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import free_port
+
+
+def run_mqim(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  # our own CLI with fixed arguments
+        [sys.executable, "-m", "mqim", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+def test_help_describes_the_commands(tmp_path: Path) -> None:
+    top = run_mqim("--help", cwd=tmp_path)
+    assert top.returncode == 0
+    assert "serve" in top.stdout
+    serve = run_mqim("serve", "--help", cwd=tmp_path)
+    assert serve.returncode == 0
+    for flag in ("--http", "--mqtt", "--mqtt-ws", "--broker-url", "--database-url", "--data-dir"):
+        assert flag in serve.stdout
+
+
+def test_taken_port_is_reported_clearly(tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        result = run_mqim("serve", "--http", f"127.0.0.1:{taken}", "--mqtt",
+                          f"127.0.0.1:{free_port()}", "--mqtt-ws", "off", cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen for HTTP on 127.0.0.1:{taken}: the port is in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_is_reported_clearly(tmp_path: Path) -> None:
+    result = run_mqim("serve", "--http", "nowhere", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "configuration error: MQIM_HTTP must look like host:port" in result.stderr
