@@ -105,15 +105,14 @@ class BatchHandler:
             for uplink, c in sends
         ]
         results = await append_messages(drafts, max_body_chars=self._max_body_chars)
-        # Committed: publish the new entries in seq order, then the acks.
-        fresh = sorted(
-            (r.entry for r in results if isinstance(r, Appended) and not r.duplicate),
-            key=lambda e: (e.thread_id, e.seq),  # type: ignore[attr-defined]
-        )
-        await publish_all(
-            self._publisher,
-            [(self._scheme.thread(e.thread_id), e.to_event()) for e in fresh],  # type: ignore[attr-defined]
-        )
+        # Committed: publish the entries in seq order, then the acks. Duplicates are published
+        # again: the first attempt may have died between commit and publish (a bridge crash, a
+        # lost broker), and receivers deduplicate by (thread_id, seq).
+        entries = {r.entry.id: r.entry for r in results if isinstance(r, Appended)}
+        await publish_all(self._publisher, [
+            (self._scheme.thread(e.thread_id), e.to_event())
+            for e in sorted(entries.values(), key=lambda e: (e.thread_id, e.seq))
+        ])
         for (uplink, command), result in zip(sends, results, strict=True):
             if isinstance(result, MqimError):
                 replies.append(self._reply(uplink.sender_id, error_event(result, command.req)))
@@ -122,7 +121,7 @@ class BatchHandler:
                 replies.append(self._reply(uplink.sender_id, ack_event(command.req, {
                     "message_id": entry.id,
                     "seq": entry.seq,
-                    "thread_id": entry.thread_id,  # type: ignore[attr-defined]
+                    "thread_id": entry.thread_id,
                     "client_msg_id": entry.client_msg_id,
                     "duplicate": result.duplicate,
                 })))

@@ -2,6 +2,8 @@
 
 amqtt 0.12.1 has measured gaps (../shared/research/brokers.md s.1); this module closes those that
 code can close and the README lists the rest:
+- a CONNECT with bad credentials still deletes or takes over the session of its client id ->
+  credentials are checked first;
 - retained messages are delivered without ACL checks -> the broker stores none at all;
 - a PUBLISH to a `$` topic stops the client's loop but leaves its socket open (a zombie) -> we
   close the connection, as MQTT-4.7.2-1 allows;
@@ -17,9 +19,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
+from amqtt.contexts import ListenerConfig
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.errors import BrokerError as AmqttBrokerError
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
+from amqtt.utils import format_client_message, gen_client_id
 
 from broker.acl import Directory
 from broker.client import service_endpoint
@@ -34,7 +41,81 @@ SESSION_EXPIRY_SECONDS = 24 * 3600
 
 
 class MqimBroker(Broker):
-    """amqtt's Broker with the two fixes that need its internals (pinned amqtt==0.12.1)."""
+    """amqtt's Broker with the fixes that need its internals (pinned amqtt==0.12.1)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        # ids of incoming sessions authenticated early, so amqtt's own check is not repeated
+        self._authenticated_early: set[int] = set()
+
+    async def _initialize_client_session(
+        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        """amqtt's version, but authenticating *before* it touches existing sessions.
+
+        amqtt deletes (clean session) or rewrites (persistent session) the session of the CONNECT's
+        client id, and takes over its live connection, before it checks the credentials: any
+        client that knew a client id could disconnect that client, the bridge included.
+        """
+        peer = format_client_message(address=remote_address, port=remote_port)
+        try:
+            handler, incoming = await BrokerProtocolHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except AMQTTError as exc:
+            logger.warning("%s: cannot read first packet as CONNECT: %s", peer, exc)
+            raise
+        except MQTTError:
+            logger.warning("invalid connection from %s", peer)
+            await writer.close()
+            raise
+        except NoDataError as exc:
+            raise AMQTTError(exc) from exc
+        if not await super()._authenticate(incoming, self.listeners_config["default"]):
+            handler.attach(incoming, reader, writer)
+            await handler.mqtt_connack_authorize(False)
+            await writer.close()
+            raise AMQTTError(f"{peer}: not authorized")
+        self._authenticated_early.add(id(incoming))
+        try:
+            return await self._adopt_session(handler, incoming)
+        except BaseException:
+            self._authenticated_early.discard(id(incoming))
+            raise
+
+    async def _adopt_session(
+        self, handler: BrokerProtocolHandler, incoming: Session
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        """The rest of amqtt 0.12.1's _initialize_client_session, unchanged in effect."""
+        session = incoming
+        if incoming.clean_session:
+            if incoming.client_id:
+                await self._delete_session(incoming.client_id)
+            else:
+                incoming.client_id = gen_client_id()
+            incoming.parent = 0
+        elif incoming.client_id in self._sessions:
+            # The same client back on a persistent session: keep its queue, take the new
+            # connection's will, keep-alive and credentials.
+            session, _ = self._sessions[incoming.client_id]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "will_retain",
+                         "keep_alive", "username", "password"):
+                setattr(session, name, getattr(incoming, name))
+            session.parent = 1
+            self._authenticated_early.discard(id(incoming))
+            self._authenticated_early.add(id(session))
+        else:
+            incoming.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return handler, session
+
+    async def _authenticate(self, session: Session, listener: ListenerConfig) -> bool:
+        if id(session) in self._authenticated_early:
+            self._authenticated_early.discard(id(session))
+            return True
+        return await super()._authenticate(session, listener)
 
     async def retain_message(
         self,
@@ -93,7 +174,7 @@ async def embedded_broker(settings: Settings, directory: Directory) -> AsyncIter
     except (AmqttBrokerError, OSError) as exc:
         cause = exc.__cause__ or exc
         if isinstance(cause, OSError) and cause.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
-            raise PortInUseError("MQTT", str(settings.mqtt)) from exc
+            raise PortInUseError("MQTT", str(settings.mqtt), "--mqtt or MQIM_MQTT") from exc
         raise BrokerError(f"embedded broker failed to start: {exc}") from exc
     ws = f", WebSocket on ws://{settings.mqtt_ws}" if settings.mqtt_ws else ""
     logger.info("embedded MQTT broker listening on mqtt://%s%s", settings.mqtt, ws)

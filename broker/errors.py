@@ -13,10 +13,11 @@ class BrokerError(Exception):
 
 
 class PortInUseError(BrokerError):
-    def __init__(self, what: str, address: str) -> None:
+    def __init__(self, what: str, address: str, setting: str = "") -> None:
+        hint = f", e.g. with {setting}" if setting else ""
         super().__init__(
             f"cannot listen for {what} on {address}: the port is in use "
-            "(stop the other process or choose another address)"
+            f"(stop the other process or choose another address{hint})"
         )
         self.what = what
         self.address = address

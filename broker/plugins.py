@@ -38,6 +38,11 @@ class PluginConfig:
     service_credentials: Mapping[str, str] = field(default_factory=dict)
 
 
+def owns_client_id(username: str, client_id: str) -> bool:
+    """A user's client ids are `{user}` or `{user}:{anything}`; ':' never occurs in user ids."""
+    return client_id == username or client_id.startswith(f"{username}:")
+
+
 class MqimAuthPlugin(BaseAuthPlugin):
     """Username = user id, password = access JWT; service accounts by shared secret.
 
@@ -55,6 +60,11 @@ class MqimAuthPlugin(BaseAuthPlugin):
         expected = config.service_credentials.get(username)
         if expected is not None:
             return hmac.compare_digest(expected.encode(), password.encode())
+        if not owns_client_id(username, session.client_id or ""):
+            # Otherwise a user could take over (disconnect) another user's or the bridge's
+            # connection by reusing its client id.
+            logger.info("refused %r: client id %r is not theirs", username, session.client_id)
+            return False
         directory: Directory = config.directory
         if not await directory.check_credentials(username, password):
             logger.info("refused MQTT login of %r from %s", username, session.remote_address)

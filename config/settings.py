@@ -163,9 +163,7 @@ def load_settings(
     known = {f.name for f in dataclasses.fields(Settings)}
     for name, value in environ.items():
         if name.startswith(PREFIX) and name != f"{PREFIX}CONFIG":
-            key = name[len(PREFIX):].lower()
-            if key in known:
-                raw[key] = value
+            raw[name[len(PREFIX):].lower()] = value
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     unknown = sorted(set(raw) - known)
     if unknown:

@@ -153,7 +153,7 @@ async def remove_member(actor_id: str, thread_id: str, user_id: str) -> Membersh
 async def _hand_over_ownership(thread: Thread, conn: BaseDBAsyncClient) -> None:
     remaining = Member.filter(thread_id=thread.id).using_db(conn).order_by("id")
     successor = await remaining.filter(role=Role.ADMIN).first() or await remaining.first()
-    thread.owner_id = successor.user_id if successor else None  # type: ignore[attr-defined]
+    thread.owner_id = successor.user_id if successor else None
     await thread.save(update_fields=["owner_id"], using_db=conn)
     if successor is not None:
         successor.role = Role.OWNER

@@ -61,6 +61,9 @@ class Message(Model):
     sender: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    # The raw foreign-key columns tortoise adds, declared so type checkers see them.
+    thread_id: str
+    sender_id: str | None
     client_msg_id = fields.CharField(max_length=CLIENT_MSG_ID_MAX, null=True)
     # For messages: text, image, ...; for events: the logMessageType (log:subscribe, ...).
     type = fields.CharField(max_length=32)
@@ -78,7 +81,7 @@ class Message(Model):
     def to_event(self) -> dict[str, Any]:
         """The wire shape shared by MQTT events and HTTP history (README, "Events")."""
         base: dict[str, Any] = {
-            "thread_id": self.thread_id,  # type: ignore[attr-defined]  # tortoise FK id
+            "thread_id": self.thread_id,
             "seq": self.seq,
             "message_id": self.id,
             "created_at": epoch_ms(self.created_at),
@@ -87,7 +90,7 @@ class Message(Model):
             return {
                 "type": "event",
                 **base,
-                "author": self.sender_id,  # type: ignore[attr-defined]
+                "author": self.sender_id,
                 "logMessageType": self.type,
                 "logMessageData": self.data or {},
                 "logMessageBody": self.body or "",
@@ -95,7 +98,7 @@ class Message(Model):
         return {
             "type": "message_reply" if self.reply_to else "message",
             **base,
-            "sender_id": self.sender_id,  # type: ignore[attr-defined]
+            "sender_id": self.sender_id,
             "client_msg_id": self.client_msg_id,
             "msg_type": self.type,
             "body": self.body,
@@ -249,7 +252,7 @@ async def _append_batch(
         .values_list("thread_id", "user_id")
     )
     existing = {
-        (m.sender_id, m.client_msg_id): m  # type: ignore[attr-defined]
+        (m.sender_id, m.client_msg_id): m
         for m in await Message.filter(
             sender_id__in=sender_ids,
             client_msg_id__in=list({drafts[i].client_msg_id for i in pending}),
@@ -357,6 +360,6 @@ async def last_entries(thread_ids: Sequence[str]) -> dict[str, Message]:
     for entry in await Message.filter(thread_id__in=list(thread_ids), seq__in=list(
         {int(s) for s in seqs.values()}
     )):
-        if seqs.get(entry.thread_id) == entry.seq:  # type: ignore[attr-defined]
-            out[entry.thread_id] = entry  # type: ignore[attr-defined]
+        if seqs.get(entry.thread_id) == entry.seq:
+            out[entry.thread_id] = entry
     return out

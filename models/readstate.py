@@ -51,11 +51,11 @@ async def _unread_counts(user_id: str, members: list[Member]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for member in members:
         if member.read_seq >= member.thread.last_seq:
-            counts[member.thread_id] = 0  # type: ignore[attr-defined]
+            counts[member.thread_id] = 0
             continue
         rows = await (
             Message.filter(
-                thread_id=member.thread_id,  # type: ignore[attr-defined]
+                thread_id=member.thread_id,
                 kind=EntryKind.MESSAGE,
                 seq__gt=member.read_seq,
             )
@@ -63,7 +63,7 @@ async def _unread_counts(user_id: str, members: list[Member]) -> dict[str, int]:
             .annotate(n=Count("id"))
             .values_list("n", flat=True)
         )
-        counts[member.thread_id] = cast(int, rows[0]) if rows else 0  # type: ignore[attr-defined]
+        counts[member.thread_id] = cast(int, rows[0]) if rows else 0
     return counts
 
 
@@ -81,10 +81,10 @@ async def sync_state(user_id: str) -> list[dict[str, Any]]:
     unread = await _unread_counts(user_id, members)
     return [
         {
-            "thread_id": m.thread_id,  # type: ignore[attr-defined]
+            "thread_id": m.thread_id,
             "max_seq": m.thread.last_seq,
             "read_seq": m.read_seq,
-            "unread": unread[m.thread_id],  # type: ignore[attr-defined]
+            "unread": unread[m.thread_id],
         }
         for m in members
     ]
@@ -94,7 +94,7 @@ async def list_threads(user_id: str) -> list[dict[str, Any]]:
     """The user's threads with their last entry and unread count, newest activity first."""
     members = await _memberships(user_id)
     unread = await _unread_counts(user_id, members)
-    last = await last_entries([m.thread_id for m in members])  # type: ignore[attr-defined]
+    last = await last_entries([m.thread_id for m in members])
     out = []
     for m in members:
         thread = m.thread
@@ -124,10 +124,10 @@ async def thread_info(user_id: str, thread_id: str) -> dict[str, Any]:
         "thread_id": thread.id,
         "type": thread.kind.value,
         "name": thread.name,
-        "owner_id": thread.owner_id,  # type: ignore[attr-defined]
-        "admin_ids": [m.user_id for m in members if m.role.value == "admin"],  # type: ignore[attr-defined]
+        "owner_id": thread.owner_id,
+        "admin_ids": [m.user_id for m in members if m.role.value == "admin"],
         "participants": [
-            {"user_id": m.user_id, "role": m.role.value, "read_seq": m.read_seq}  # type: ignore[attr-defined]
+            {"user_id": m.user_id, "role": m.role.value, "read_seq": m.read_seq}
             for m in members
         ],
         "max_seq": thread.last_seq,

@@ -30,6 +30,7 @@ class LoginSession(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="sessions", on_delete=fields.CASCADE
     )
+    user_id: str  # the raw column tortoise adds for `user`
     platform = fields.CharField(max_length=16)
     refresh_hash = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -44,7 +45,7 @@ class LoginSession(Model):
 
     @property
     def mqtt_client_id(self) -> str:
-        return f"{self.user_id}-{self.id[:12]}"  # type: ignore[attr-defined]  # tortoise FK id
+        return f"{self.user_id}:{self.id[:12]}"
 
     def is_active(self) -> bool:
         return self.ended_at is None and self.expires_at > utcnow()

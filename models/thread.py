@@ -35,6 +35,7 @@ class Thread(Model):
     owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    owner_id: str | None  # the raw column tortoise adds for `owner`
     # "a:b" with the two user ids sorted: makes a direct thread between two users unique.
     direct_key = fields.CharField(max_length=130, unique=True, null=True)
     last_seq = fields.BigIntField(default=0)
@@ -53,6 +54,8 @@ class Member(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="memberships", on_delete=fields.CASCADE
     )
+    thread_id: str  # the raw columns tortoise adds for the foreign keys
+    user_id: str
     role = fields.CharEnumField(Role, max_length=8, default=Role.MEMBER)
     read_seq = fields.BigIntField(default=0)
     joined_at = fields.DatetimeField(auto_now_add=True)

@@ -9,7 +9,7 @@ from broker.errors import PortInUseError
 from config import HostPort
 
 
-def ensure_free(address: HostPort, what: str) -> None:
+def ensure_free(address: HostPort, what: str, setting: str = "") -> None:
     """Raise PortInUseError if nothing could listen on `address` right now."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -19,5 +19,5 @@ def ensure_free(address: HostPort, what: str) -> None:
             sock.bind((address.host, address.port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(what, str(address)) from exc
+                raise PortInUseError(what, str(address), setting) from exc
             raise

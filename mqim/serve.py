@@ -49,11 +49,11 @@ async def _background(coro_name: str, task: asyncio.Task[None]) -> AsyncIterator
 @asynccontextmanager
 async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
     """Start everything, yield once all listeners accept, and stop it all on exit."""
-    ensure_free(settings.http, "HTTP")
+    ensure_free(settings.http, "HTTP", "--http or MQIM_HTTP")
     if settings.embedded_broker:
-        ensure_free(settings.mqtt, "MQTT")
+        ensure_free(settings.mqtt, "MQTT", "--mqtt or MQIM_MQTT")
         if settings.mqtt_ws is not None:
-            ensure_free(settings.mqtt_ws, "MQTT over WebSocket")
+            ensure_free(settings.mqtt_ws, "MQTT over WebSocket", "--mqtt-ws or MQIM_MQTT_WS")
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(open_database(settings))
         directory = ModelDirectory(settings.jwt_secret)

@@ -38,7 +38,7 @@ async def refresh(request: Request) -> JSONResponse:
     session, refresh_token = await rotate_refresh_token(
         body.refresh_token, state.settings.refresh_token_ttl
     )
-    user = await get_user(session.user_id)  # type: ignore[attr-defined]  # tortoise FK id
+    user = await get_user(session.user_id)
     return ok(token_bundle(state, user, session, refresh_token))
 
 

@@ -51,8 +51,8 @@ async def send(request: Request) -> JSONResponse:
     if isinstance(result, MqimError):
         raise result
     entry = result.entry
-    if not result.duplicate:
-        await announce(state, [(state.scheme.thread(thread_id), entry.to_event())])
+    # Also on a duplicate: the first attempt may have committed without publishing.
+    await announce(state, [(state.scheme.thread(thread_id), entry.to_event())])
     data = {"message_id": entry.id, "seq": entry.seq, "thread_id": thread_id,
             "client_msg_id": entry.client_msg_id, "duplicate": result.duplicate}
     return ok(data, status=200 if result.duplicate else 201)

@@ -85,6 +85,7 @@ async def test_publish_on_someone_elses_uplink_is_refused_and_reported(
 
 
 async def connect_refused(server: RunningServer, **kwargs: Any) -> bool:
+    kwargs.setdefault("identifier", kwargs.get("username") or "anonymous")
     try:
         async with aiomqtt.Client(server.settings.mqtt.host, server.settings.mqtt.port,
                                   timeout=5, **kwargs):
@@ -102,6 +103,12 @@ async def test_connect_needs_a_live_token_of_that_user(
     assert await connect_refused(server, username=bob.user_id, password=alice.token)
     assert await connect_refused(server)  # anonymous
     assert await connect_refused(server, username="mqim-bridge", password=alice.token)
+    # Client ids live in the user's namespace: `{user}` or `{user}:...`, never someone else's.
+    assert not await connect_refused(server, username=alice.user_id, password=alice.token,
+                                     identifier=f"{alice.user_id}:laptop")
+    for stolen in (bob.mqtt["client_id"], "mqim-bridge", f"{alice.user_id}-x", "random-id"):
+        assert await connect_refused(server, username=alice.user_id, password=alice.token,
+                                     identifier=stolen), stolen
     assert (await http.post("/api/auth/logout", headers=alice.auth)).is_success
     assert await connect_refused(server, username=alice.user_id, password=alice.token)
 

@@ -44,3 +44,24 @@ async def test_publish_to_a_dollar_topic_closes_the_connection(
         await again.subscribe(f"{server.settings.topic_prefix}/u/{alice.user_id}", qos=1)
         seen: list[tuple[str, dict[str, Any]]] = []
         await barrier(again, server.settings, alice, seen)
+
+
+@pytest.mark.parametrize("clean_session", [True, False])
+async def test_refused_connect_cannot_take_over_a_client_id(
+    server: RunningServer, http: httpx.AsyncClient, clean_session: bool
+) -> None:
+    alice, mallory = await register(http), await register(http)
+    prefix = server.settings.topic_prefix
+    async with mqtt_session(server.settings, alice) as a:
+        await a.subscribe(f"{prefix}/u/{alice.user_id}", qos=1)
+        for victim_id in (alice.mqtt["client_id"], "mqim-bridge"):
+            with pytest.raises(aiomqtt.MqttError):
+                async with aiomqtt.Client(
+                    server.settings.mqtt.host, server.settings.mqtt.port, identifier=victim_id,
+                    username=mallory.user_id, password=mallory.token, timeout=5,
+                    clean_session=clean_session,
+                ):
+                    pass
+        # alice is still connected and subscribed, and the bridge still answers her.
+        seen: list[tuple[str, dict[str, Any]]] = []
+        await barrier(a, server.settings, alice, seen)

@@ -36,6 +36,7 @@ def test_taken_port_is_reported_clearly(tmp_path: Path) -> None:
                           f"127.0.0.1:{free_port()}", "--mqtt-ws", "off", cwd=tmp_path)
     assert result.returncode == 1
     assert f"cannot listen for HTTP on 127.0.0.1:{taken}: the port is in use" in result.stderr
+    assert "--http or MQIM_HTTP" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -223,3 +223,27 @@ async def test_removed_member_stops_receiving_at_once(
     history = await http.get(f"/api/threads/{thread_id}/messages", headers=bob.auth)
     assert history.status_code == 403
     assert history.json()["code"] == 3003
+
+
+async def test_websocket_client_sends_and_receives(
+    server: RunningServer, http: httpx.AsyncClient
+) -> None:
+    import aiomqtt
+
+    alice, bob = await register(http), await register(http)
+    thread_id = await create_group(http, alice, bob)
+    ws = server.settings.mqtt_ws
+    assert ws is not None
+    prefix = server.settings.topic_prefix
+    async with aiomqtt.Client(
+        ws.host, ws.port, transport="websockets", username=bob.user_id,
+        password=bob.token, identifier=bob.mqtt["client_id"],
+    ) as b:
+        await b.subscribe(f"{prefix}/t/{thread_id}", qos=1)
+        await b.subscribe(f"{prefix}/u/{bob.user_id}", qos=1)
+        await b.publish(f"{prefix}/up/{bob.user_id}", send_command(thread_id, "w1", "via ws"),
+                        qos=1)
+        message = await next_event(b, lambda t, e: e.get("type") == "message")
+        ack = await next_event(b, is_ack("w1"))
+    assert message["body"] == "via ws"
+    assert message["seq"] == ack["data"]["seq"] == 2
