@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from broker.errors import BrokerError
@@ -70,9 +72,22 @@ def _configure_logging(level: str) -> None:
 async def _serve(settings: Settings) -> None:
     from mqim.serve import running_server
 
+    # Ctrl-C and SIGTERM stop everything in order (HTTP, bridge, broker, database). uvicorn
+    # handles them while it serves and re-raises them after; both land here harmlessly.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
     async with running_server(settings) as server:
         logger.info("mqim is ready; press Ctrl-C to stop")
-        await server.http_task
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({server.http_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        logger.info("mqim stopping")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

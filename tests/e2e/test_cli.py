@@ -44,3 +44,31 @@ def test_bad_setting_is_reported_clearly(tmp_path: Path) -> None:
     result = run_mqim("serve", "--http", "nowhere", cwd=tmp_path)
     assert result.returncode == 2
     assert "configuration error: MQIM_HTTP must look like host:port" in result.stderr
+
+
+def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    http = free_port()
+    process = subprocess.Popen(  # noqa: S603  # our own CLI with fixed arguments
+        [sys.executable, "-m", "mqim", "serve", "--http", f"127.0.0.1:{http}", "--mqtt",
+         f"127.0.0.1:{free_port()}", "--mqtt-ws", "off"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", http), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "HTTP API listening on" in stderr
+    assert "mqim stopped" in stderr
+    assert (tmp_path / "mqim-data" / "mqim.db").exists()
