@@ -16,6 +16,7 @@ from collections.abc import Callable
 import aiomqtt
 
 from bridge.handlers import BatchHandler, Uplink
+from bridge.metrics import BATCH_SECONDS, BATCH_SIZE, UPLINKS
 from broker.client import service_client
 from broker.publisher import MqttPublisher
 from broker.topics import TopicKind, TopicScheme
@@ -74,7 +75,10 @@ async def _consume(client: aiomqtt.Client, settings: Settings, scheme: TopicSche
             # Group commit: whatever queued up while the last batch was being stored.
             while len(batch) < settings.bridge_batch_size and not queue.empty():
                 batch.append(queue.get_nowait())
-            await handler.handle([u for u in map(_to_uplink(scheme), batch) if u is not None])
+            UPLINKS.inc(len(batch))
+            BATCH_SIZE.observe(len(batch))
+            with BATCH_SECONDS.time():
+                await handler.handle([u for u in map(_to_uplink(scheme), batch) if u is not None])
             for message in batch:
                 if message.qos > 0:
                     client._client.ack(message.mid, message.qos)  # see above
