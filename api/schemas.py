@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from starlette.requests import Request
 
 from models.errors import InvalidParameterError
+from models.message import MessageContent
 
 MAX_BODY_BYTES = 256 * 1024
 T = TypeVar("T", bound=BaseModel)
@@ -47,13 +48,8 @@ class AddMembersBody(_Body):
     user_ids: list[StrictStr] = Field(min_length=1, max_length=5000)
 
 
-class SendBody(_Body):
+class SendBody(_Body, MessageContent):
     client_msg_id: StrictStr | None = None
-    type: StrictStr = "text"
-    body: StrictStr | None = None
-    reply_to: StrictStr | None = None
-    mentions: list[StrictStr] = Field(default_factory=list)
-    attachments: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ReadBody(_Body):

@@ -5,11 +5,12 @@ CommandError with a DESIGN.md code, never an exception that escapes the bridge.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from models.errors import InvalidParameterError, MqimError
+from models.message import MessageContent
 
 SUPPORTED_OPS = ("send", "typing", "read")
 # Named by DESIGN.md but served by later releases: refused with a clear message, not "unknown".
@@ -28,15 +29,10 @@ class _Command(BaseModel):
     req: StrictStr | None = Field(default=None, max_length=64)
 
 
-class SendCommand(_Command):
+class SendCommand(_Command, MessageContent):
     op: Literal["send"]
     thread_id: StrictStr
     client_msg_id: StrictStr
-    type: StrictStr = "text"
-    body: StrictStr | None = None
-    reply_to: StrictStr | None = None
-    mentions: list[StrictStr] = Field(default_factory=list)
-    attachments: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class TypingCommand(_Command):

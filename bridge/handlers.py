@@ -22,7 +22,7 @@ from bridge.commands import (
 from broker.publisher import EventPublisher, publish_all
 from broker.topics import TopicScheme
 from models.errors import MqimError
-from models.message import Appended, Draft, append_messages
+from models.message import Appended, append_messages
 from models.readstate import mark_read
 from models.thread import check_member
 
@@ -96,14 +96,7 @@ class BatchHandler:
     async def _handle_sends(
         self, sends: list[tuple[Uplink, SendCommand]], replies: list[Event]
     ) -> None:
-        drafts = [
-            Draft(
-                sender_id=uplink.sender_id, thread_id=c.thread_id, client_msg_id=c.client_msg_id,
-                type=c.type, body=c.body, reply_to=c.reply_to, mentions=list(c.mentions),
-                attachments=list(c.attachments),
-            )
-            for uplink, c in sends
-        ]
+        drafts = [c.to_draft(uplink.sender_id, c.thread_id, c.client_msg_id) for uplink, c in sends]
         results = await append_messages(drafts, max_body_chars=self._max_body_chars)
         # Committed: publish the entries in seq order, then the acks. Duplicates are published
         # again: the first attempt may have died between commit and publish (a bridge crash, a

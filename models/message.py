@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -131,6 +132,25 @@ class Appended:
 
 
 AppendResult = Appended | MqimError
+
+
+class MessageContent(BaseModel):
+    """What a client sends as a message, the same over HTTP and MQTT (type-checked only;
+    `check_draft` applies the content rules)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    type: StrictStr = "text"
+    body: StrictStr | None = None
+    reply_to: StrictStr | None = None
+    mentions: list[StrictStr] = Field(default_factory=list)
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+
+    def to_draft(self, sender_id: str, thread_id: str, client_msg_id: str) -> Draft:
+        return Draft(
+            sender_id=sender_id, thread_id=thread_id, client_msg_id=client_msg_id,
+            type=self.type, body=self.body, reply_to=self.reply_to,
+            mentions=list(self.mentions), attachments=list(self.attachments),
+        )
 
 
 def check_draft(draft: Draft, max_body_chars: int) -> None:

@@ -16,7 +16,6 @@ from models.errors import MqimError
 from models.message import (
     HISTORY_LIMIT_DEFAULT,
     HISTORY_LIMIT_MAX,
-    Draft,
     append_messages,
     get_history,
 )
@@ -41,11 +40,8 @@ async def send(request: Request) -> JSONResponse:
     body = await parse_body(request, SendBody)
     state = state_of(request)
     thread_id = request.path_params["thread_id"]
-    draft = Draft(
-        sender_id=caller.user_id, thread_id=thread_id,
-        client_msg_id=body.client_msg_id or f"http-{secrets.token_hex(8)}",
-        type=body.type, body=body.body, reply_to=body.reply_to, mentions=list(body.mentions),
-        attachments=list(body.attachments),
+    draft = body.to_draft(
+        caller.user_id, thread_id, body.client_msg_id or f"http-{secrets.token_hex(8)}"
     )
     [result] = await append_messages([draft], max_body_chars=state.settings.max_body_chars)
     if isinstance(result, MqimError):
