@@ -45,8 +45,9 @@ class MqimBroker(Broker):
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        # ids of incoming sessions authenticated early, so amqtt's own check is not repeated
-        self._authenticated_early: set[int] = set()
+        # Sessions authenticated early, so amqtt's own check is not repeated. Keyed by id() but
+        # holding the object, so an id can never be reused by another session meanwhile.
+        self._authenticated_early: dict[int, Session] = {}
 
     async def _initialize_client_session(
         self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
@@ -76,11 +77,11 @@ class MqimBroker(Broker):
             await handler.mqtt_connack_authorize(False)
             await writer.close()
             raise AMQTTError(f"{peer}: not authorized")
-        self._authenticated_early.add(id(incoming))
+        self._authenticated_early[id(incoming)] = incoming
         try:
             return await self._adopt_session(handler, incoming)
         except BaseException:
-            self._authenticated_early.discard(id(incoming))
+            self._authenticated_early.pop(id(incoming), None)
             raise
 
     async def _adopt_session(
@@ -102,8 +103,8 @@ class MqimBroker(Broker):
                          "keep_alive", "username", "password"):
                 setattr(session, name, getattr(incoming, name))
             session.parent = 1
-            self._authenticated_early.discard(id(incoming))
-            self._authenticated_early.add(id(session))
+            self._authenticated_early.pop(id(incoming), None)
+            self._authenticated_early[id(session)] = session
         else:
             incoming.parent = 0
         delay = self.config.get("timeout-disconnect-delay", 0)
@@ -112,8 +113,7 @@ class MqimBroker(Broker):
         return handler, session
 
     async def _authenticate(self, session: Session, listener: ListenerConfig) -> bool:
-        if id(session) in self._authenticated_early:
-            self._authenticated_early.discard(id(session))
+        if self._authenticated_early.pop(id(session), None) is session:
             return True
         return await super()._authenticate(session, listener)
 

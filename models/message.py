@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -373,13 +373,10 @@ async def last_entries(thread_ids: Sequence[str]) -> dict[str, Message]:
     """The newest timeline entry of each thread (for thread lists)."""
     if not thread_ids:
         return {}
-    seqs = dict(
-        await Thread.filter(id__in=list(thread_ids)).values_list("id", "last_seq")
+    pairs = await Thread.filter(id__in=list(thread_ids), last_seq__gt=0).values_list(
+        "id", "last_seq"
     )
-    out: dict[str, Message] = {}
-    for entry in await Message.filter(thread_id__in=list(thread_ids), seq__in=list(
-        {int(s) for s in seqs.values()}
-    )):
-        if seqs.get(entry.thread_id) == entry.seq:
-            out[entry.thread_id] = entry
-    return out
+    if not pairs:
+        return {}
+    wanted = Q(*(Q(thread_id=tid, seq=seq) for tid, seq in pairs), join_type=Q.OR)
+    return {entry.thread_id: entry for entry in await Message.filter(wanted)}
