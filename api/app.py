@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
 from api.routes import accounts, health, messages, threads
 from api.state import ApiState
+from broker.acl import Directory
 from broker.client import service_client
 from broker.publisher import AccessSync, EventPublisher, ServicePublisher
 from broker.topics import TopicScheme
@@ -31,6 +32,7 @@ class NoAccessSync:
 def create_app(
     settings: Settings,
     *,
+    directory: Directory,
     access: AccessSync | None = None,
     publisher: EventPublisher | None = None,
     own_database: bool = True,
@@ -50,7 +52,7 @@ def create_app(
                     ServicePublisher(lambda: service_client(settings, client_id))
                 )
             state = ApiState(settings, events, access or NoAccessSync(),
-                             TopicScheme(settings.topic_prefix))
+                             TopicScheme(settings.topic_prefix), directory)
             yield {"api": state}
 
     return Starlette(

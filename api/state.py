@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker.acl import Directory
 from broker.publisher import AccessSync, EventPublisher
 from broker.topics import TopicScheme
 from config import Settings
@@ -15,3 +16,5 @@ class ApiState:
     publisher: EventPublisher
     access: AccessSync
     scheme: TopicScheme
+    # Answers the broker auth hooks (credentials, membership).
+    directory: Directory

@@ -67,6 +67,8 @@ class Settings:
     bridge_username: str = "mqim-bridge"
     # Largest number of queued uplinks the bridge appends in one transaction.
     bridge_batch_size: int = 256
+    # Shared secret that brokers present to the /api/internal/mqtt/... auth hooks; empty = off.
+    mqtt_hook_secret: str = ""
     log_level: str = "info"
 
     @property
@@ -102,6 +104,7 @@ _INT_FIELDS = {
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
+    "mqtt_hook_secret",
 }
 
 

@@ -66,7 +66,7 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
             await ready.wait()
 
-        app = create_app(settings, access=directory, own_database=False)
+        app = create_app(settings, directory=directory, access=directory, own_database=False)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http.host, port=settings.http.port, log_config=None,
             lifespan="on", access_log=False,
