@@ -11,29 +11,22 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
-from api.routes import accounts, health, messages, threads
+from api.routes import accounts, admin, health, messages, threads
 from api.state import ApiState
-from broker.acl import Directory
+from broker.acl import AccessSync, Directory
 from broker.client import service_client
-from broker.publisher import AccessSync, EventPublisher, ServicePublisher
+from broker.publisher import EventPublisher, ServicePublisher
 from broker.topics import TopicScheme
 from config import Settings
 from models.db import open_database
 from models.errors import MqimError
 
 
-class NoAccessSync:
-    """For brokers that ask us on every check (HTTP auth hooks): nothing to push."""
-
-    async def membership_changed(self, thread_id: str) -> None:
-        return None
-
-
 def create_app(
     settings: Settings,
     *,
     directory: Directory,
-    access: AccessSync | None = None,
+    access: AccessSync,
     publisher: EventPublisher | None = None,
     own_database: bool = True,
 ) -> Starlette:
@@ -51,12 +44,13 @@ def create_app(
                 events = await stack.enter_async_context(
                     ServicePublisher(lambda: service_client(settings, client_id))
                 )
-            state = ApiState(settings, events, access or NoAccessSync(),
-                             TopicScheme(settings.topic_prefix), directory)
+            state = ApiState(settings, events, access, TopicScheme(settings.topic_prefix),
+                             directory)
             yield {"api": state}
 
     return Starlette(
-        routes=[*accounts.routes, *threads.routes, *messages.routes, *health.routes],
+        routes=[*accounts.routes, *threads.routes, *messages.routes, *admin.routes,
+                *health.routes],
         lifespan=lifespan,
         exception_handlers={
             MqimError: handle_mqim_error,

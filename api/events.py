@@ -13,6 +13,7 @@ from typing import Any
 from api.state import ApiState
 from broker.errors import BrokerError
 from broker.publisher import publish_all
+from models.clock import utcnow
 from models.membership import MembershipChange
 from models.thread import member_ids
 
@@ -26,16 +27,28 @@ async def announce(state: ApiState, events: list[tuple[str, Mapping[str, Any]]])
         logger.warning("committed, but could not publish %d event(s): %s", len(events), exc)
 
 
+async def announce_session_end(state: ApiState, user_id: str, session_id: str) -> None:
+    """Tell the broker a session ended; its access tokens live at most one more TTL."""
+    until = int(utcnow().timestamp()) + state.settings.access_token_ttl
+    try:
+        await state.access.session_ended(user_id, session_id, until)
+    except BrokerError as exc:
+        logger.error("session %s ended, but the broker was not told: %s", session_id, exc)
+
+
 async def announce_membership(state: ApiState, change: MembershipChange, actor_id: str) -> None:
     """Tell the broker, then the thread, then each added or removed user."""
     thread_id = change.thread.id
-    await state.access.membership_changed(thread_id)
+    members = await member_ids(thread_id)
+    try:
+        await state.access.membership_changed(thread_id, members)
+    except BrokerError as exc:  # `mqim acl sync` repairs it
+        logger.error("membership of %s changed, but the broker was not told: %s", thread_id, exc)
     scheme = state.scheme
     events: list[tuple[str, Mapping[str, Any]]] = []
     if change.entry is not None:
         events.append((scheme.thread(thread_id), change.entry.to_event()))
     if change.added:
-        members = await member_ids(thread_id)
         summary = {"thread_id": thread_id, "type": change.thread.kind.value,
                    "name": change.thread.name, "participant_ids": members}
         events += [

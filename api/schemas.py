@@ -52,6 +52,12 @@ class SendBody(_Body, MessageContent):
     client_msg_id: StrictStr | None = None
 
 
+class RuleBody(_Body):
+    topic: StrictStr
+    access: StrictStr
+    user_id: StrictStr | None = None
+
+
 class ReadBody(_Body):
     seq: StrictInt = Field(ge=0)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.acl import Directory
-from broker.publisher import AccessSync, EventPublisher
+from broker.acl import AccessSync, Directory
+from broker.publisher import EventPublisher
 from broker.topics import TopicScheme
 from config import Settings
 

@@ -9,11 +9,14 @@ over HTTP. It denies by default: anything not granted below is refused.
 | im/t/{t}       | service only    | members of t               |
 | im/u/{u}       | service only    | u                          |
 | anything else  | service only    | service only               |
+
+plus the extra rules admins add (`ExtraRule`), which may only grant access outside the mqim tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -24,6 +27,42 @@ class Access(StrEnum):
     PUBLISH = "publish"
     SUBSCRIBE = "subscribe"
     RECEIVE = "receive"
+
+
+@dataclass(frozen=True)
+class ExtraRule:
+    """An admin-added grant: `access` ("read", "write", "readwrite") on a topic filter in which
+    `%u` stands for the user's id, for one user or everyone (`user_id` None)."""
+
+    topic: str
+    access: str
+    user_id: str | None = None
+
+    def grants(self, username: str, topic: str, access: Access) -> bool:
+        if self.user_id is not None and self.user_id != username:
+            return False
+        wanted = "write" if access == Access.PUBLISH else "read"
+        if wanted not in self.access:
+            return False
+        return filter_covers(self.topic.replace("%u", username), topic)
+
+
+def filter_covers(rule: str, topic: str) -> bool:
+    """True if every topic matched by `topic` (a topic or a subscription filter) is matched by
+    the filter `rule`. A `+`/`#` in `topic` is only covered by the same or a wider level."""
+    rule_levels, levels = rule.split("/"), topic.split("/")
+    for i, level in enumerate(rule_levels):
+        if level == "#":
+            return not topic.startswith("$") or i > 0
+        if i >= len(levels):
+            return False
+        if level == "+":
+            if levels[i] == "#":
+                return False
+            continue
+        if level != levels[i]:
+            return False
+    return len(levels) == len(rule_levels)
 
 
 class Directory(Protocol):
@@ -38,6 +77,28 @@ class Directory(Protocol):
         ...
 
     async def is_member(self, user_id: str, thread_id: str) -> bool: ...
+
+    async def rules_for(self, user_id: str) -> Sequence[ExtraRule]:
+        """The extra rules that apply to this user."""
+        ...
+
+
+class AccessSync(Protocol):
+    """Told after a change commits, so the broker's access decisions follow at once.
+
+    The embedded broker and HTTP-hook brokers ask the database (through a cache) and only need
+    invalidation; Mosquitto's plugin keeps its own copy and is sent the change.
+    """
+
+    async def membership_changed(self, thread_id: str, member_ids: Sequence[str]) -> None: ...
+
+    async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
+        """A login session ended (logout, replaced, refresh reuse): refuse its token, kick it."""
+        ...
+
+    async def user_banned(self, user_id: str, banned: bool) -> None: ...
+
+    async def rules_changed(self, rules: Sequence[ExtraRule]) -> None: ...
 
 
 async def check_topic_access(
@@ -54,7 +115,7 @@ async def check_topic_access(
         return True
     parsed = scheme.parse(topic)
     if parsed is None:
-        return False
+        return any(r.grants(username, topic, access) for r in await directory.rules_for(username))
     if access == Access.PUBLISH:
         return parsed.kind == TopicKind.UPLINK and parsed.ident == username
     if parsed.kind == TopicKind.USER:

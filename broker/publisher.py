@@ -40,12 +40,6 @@ async def publish_all(
         await asyncio.gather(*(publisher.publish(t, e, qos=qos) for t, e in window))
 
 
-class AccessSync(Protocol):
-    """Told after a membership change commits, so the broker's access rules follow at once."""
-
-    async def membership_changed(self, thread_id: str) -> None: ...
-
-
 class MqttPublisher:
     """An EventPublisher over a connected aiomqtt client (the bridge's own connection)."""
 

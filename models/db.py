@@ -1,23 +1,30 @@
 """The one place Tortoise is initialised: `async with open_database(settings):`.
 
-Schemas are created on first start (`generate_schemas(safe=True)`); SQLite runs in WAL mode with a
-busy timeout so a second process (say `mqim api` beside `mqim bridge`) waits instead of failing.
+The schema comes from the migrations in `models/migrations/` (tortoise's own migration tool),
+applied by `mqim migrate` and again, harmlessly, at every start. On PostgreSQL an advisory lock
+makes concurrent starters (several bridge workers) wait for one another. SQLite runs in WAL mode
+with a busy timeout so a second process waits instead of failing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.migrations.api.migrate import migrate
 
 from config import Settings
 
 logger = logging.getLogger(__name__)
 
-MODEL_MODULES = ["models.user", "models.session", "models.thread", "models.message"]
+MODEL_MODULES = [
+    "models.user", "models.session", "models.thread", "models.message", "models.aclrule",
+]
 
 
 def _prepare_url(url: str) -> str:
@@ -40,18 +47,49 @@ def describe_database(url: str) -> str:
     return url
 
 
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _prepare_url(url)},
+        "apps": {"models": {"models": MODEL_MODULES, "migrations": "models.migrations",
+                            "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# Any constant works; it names "mqim schema migration" among advisory locks.
+_MIGRATION_LOCK = 0x6D71696D
+
+
+@asynccontextmanager
+async def _migration_lock(url: str) -> AsyncIterator[None]:
+    if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        yield  # SQLite: the file's write lock already serialises writers
+        return
+    conn = await asyncpg.connect(url.replace("asyncpg://", "postgresql://", 1))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        yield
+    finally:
+        await conn.close()  # also releases the lock
+
+
+async def migrate_database(
+    settings: Settings, progress: Callable[[str, str, str], object] | None = None
+) -> None:
+    """Apply every migration not yet applied; safe to run from several processes at once."""
+    async with _migration_lock(settings.db_url):
+        await migrate(config=tortoise_config(settings.db_url), progress=progress)
+    await connections.close_all()
+
+
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[None]:
-    """Connect the ORM for this process, create missing tables, and close it on exit."""
-    url = _prepare_url(settings.db_url)
-    await Tortoise.init(
-        db_url=url,
-        modules={"models": MODEL_MODULES},
-        # The Starlette lifespan and the bridge run in tasks of their own.
-        _enable_global_fallback=True,
-    )
+    """Migrate, connect the ORM for this process, and close it on exit."""
+    await migrate_database(settings)
+    # The Starlette lifespan and the bridge run in tasks of their own: global fallback.
+    await Tortoise.init(config=tortoise_config(settings.db_url), _enable_global_fallback=True)
     try:
-        await Tortoise.generate_schemas(safe=True)
         logger.info("database ready at %s", describe_database(settings.db_url))
         yield
     finally:
@@ -60,10 +98,11 @@ async def open_database(settings: Settings) -> AsyncIterator[None]:
 
 async def truncate_all_models() -> None:
     """Delete every row (tests only): children first, so foreign keys hold."""
+    from models.aclrule import AclRule
     from models.message import Message
     from models.session import LoginSession
     from models.thread import Member, Thread
     from models.user import User
 
-    for model in (Message, Member, Thread, LoginSession, User):
+    for model in (Message, Member, Thread, LoginSession, AclRule, User):
         await model.all().delete()

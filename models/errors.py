@@ -122,6 +122,15 @@ class TokenInvalidError(AuthError):
     number = 2001
 
 
+class RefreshReuseError(TokenInvalidError):
+    """A rotated refresh token came back: the session was ended as stolen."""
+
+    def __init__(self, user_id: str, session_id: str) -> None:
+        super().__init__("refresh token was already used; session ended")
+        self.user_id = user_id
+        self.session_id = session_id
+
+
 class TokenExpiredError(AuthError):
     code = ErrorCode.TOKEN_EXPIRED
     number = 2002

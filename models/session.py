@@ -15,7 +15,13 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from models.clock import utcnow
-from models.errors import InvalidParameterError, TokenExpiredError, TokenInvalidError
+from models.errors import (
+    InvalidParameterError,
+    RefreshReuseError,
+    TokenExpiredError,
+    TokenInvalidError,
+    UserNotFoundError,
+)
 from models.ids import SessionId, new_session_id
 from models.tokens import hash_refresh_secret, new_refresh_secret, refresh_matches
 from models.user import User
@@ -104,7 +110,7 @@ async def rotate_refresh_token(token: str, refresh_ttl: int) -> tuple[LoginSessi
             await session.save(update_fields=["refresh_hash", "refreshed_at", "expires_at"])
     if reused:  # raised only now, so the ending above is committed, not rolled back
         logger.warning("refresh token reuse on session %s: session ended", session.id)
-        raise TokenInvalidError("refresh token was already used; session ended")
+        raise RefreshReuseError(session.user_id, session.id)
     return session, f"{session.id}.{secret}"
 
 
@@ -112,6 +118,29 @@ async def end_session(session_id: str, reason: str = "logout") -> None:
     await LoginSession.filter(id=session_id, ended_at=None).update(
         ended_at=utcnow(), end_reason=reason
     )
+
+
+async def set_banned(user_id: str, banned: bool) -> list[LoginSession]:
+    """Ban (ending every live session, which are returned) or unban a user."""
+    async with in_transaction():
+        user = await User.get_or_none(id=user_id)
+        if user is None:
+            raise UserNotFoundError(f"user {user_id} not found")
+        user.banned_at = utcnow() if banned else None
+        await user.save(update_fields=["banned_at"])
+        if not banned:
+            return []
+        live = list(await LoginSession.filter(user_id=user_id, ended_at=None))
+        await LoginSession.filter(user_id=user_id, ended_at=None).update(
+            ended_at=utcnow(), end_reason="banned"
+        )
+    return live
+
+
+async def recently_ended_sessions(within_seconds: int) -> list[LoginSession]:
+    """Sessions ended recently enough that their access tokens may still be unexpired."""
+    since = utcnow() - timedelta(seconds=within_seconds)
+    return list(await LoginSession.filter(ended_at__gte=since))
 
 
 async def is_session_active(session_id: str, user_id: str) -> bool:

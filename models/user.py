@@ -17,6 +17,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from models.errors import (
+    AccountBannedError,
     InvalidParameterError,
     LoginFailedError,
     UserExistsError,
@@ -42,6 +43,9 @@ class User(Model):
     password_hash = fields.CharField(max_length=100)
     created_at = fields.DatetimeField(auto_now_add=True)
     deleted_at = fields.DatetimeField(null=True)
+    # Admins may ban users and tune broker ACL rules.
+    is_admin = fields.BooleanField(default=False)
+    banned_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "user_account"
@@ -145,6 +149,8 @@ async def authenticate_user(login: str, password: str) -> User:
     ok = await verify_password(password, user.password_hash if user else _DUMMY_HASH.decode())
     if user is None or not ok:
         raise LoginFailedError("wrong login or password")
+    if user.banned_at is not None:
+        raise AccountBannedError("this account is banned")
     return user
 
 
@@ -152,6 +158,13 @@ async def get_user(user_id: str) -> User:
     user = await User.get_or_none(id=user_id, deleted_at=None)
     if user is None:
         raise UserNotFoundError(f"user {user_id} not found")
+    return user
+
+
+async def set_admin(user_id: str, is_admin: bool) -> User:
+    user = await get_user(user_id)
+    user.is_admin = is_admin
+    await user.save(update_fields=["is_admin"])
     return user
 
 

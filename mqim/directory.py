@@ -1,38 +1,52 @@
-"""The broker's Directory, answered from the models: token checks and a membership cache.
+"""The broker's Directory and AccessSync, answered from the models.
 
-Thread membership is checked on every delivery, so it is cached per thread; the API calls
-`membership_changed` right after a membership change commits, which drops that thread's entry.
-A generation counter stops a load that raced with a change from caching the old members.
+Thread membership is checked on every delivery by the embedded broker, so it is cached per
+thread; `membership_changed` (called right after a change commits) drops that thread's entry, and
+a generation counter stops a load that raced with a change from caching the old members. Where
+several processes answer for one broker (HTTP auth hooks behind `mqim api` replicas), build it
+with `cache=False`: each answer then reads the database.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
+from broker.acl import ExtraRule
+from models.aclrule import list_rules
 from models.errors import AuthError
 from models.session import is_session_active
-from models.thread import member_ids
+from models.thread import is_member, member_ids
 from models.tokens import decode_access_token
 
 CACHE_THREADS = 50_000
 
 
+async def load_rules() -> list[ExtraRule]:
+    return [ExtraRule(r.topic, r.access.value, r.user_id) for r in await list_rules()]
+
+
 class ModelDirectory:
-    def __init__(self, jwt_secret: str) -> None:
+    def __init__(self, jwt_secret: str, *, cache: bool = True) -> None:
         self._secret = jwt_secret
+        self._cache = cache
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._generation: dict[str, int] = {}
+        self._rules: list[ExtraRule] | None = None
 
     async def check_credentials(self, username: str, password: str) -> bool:
         try:
             claims = decode_access_token(self._secret, password)
         except AuthError:
             return False
+        # A banned or deleted user has no live session: banning ends them all.
         return claims.user_id == username and await is_session_active(
             claims.session_id, username
         )
 
     async def is_member(self, user_id: str, thread_id: str) -> bool:
+        if not self._cache:
+            return await is_member(thread_id, user_id)
         members = self._members.get(thread_id)
         if members is None:
             generation = self._generation.get(thread_id, 0)
@@ -45,6 +59,25 @@ class ModelDirectory:
             self._members.move_to_end(thread_id)
         return user_id in members
 
-    async def membership_changed(self, thread_id: str) -> None:
+    async def rules_for(self, user_id: str) -> Sequence[ExtraRule]:
+        rules = self._rules if self._cache else None
+        if rules is None:
+            rules = await load_rules()
+            if self._cache:
+                self._rules = rules
+        return [r for r in rules if r.user_id in (None, user_id)]
+
+    # AccessSync: only invalidation, since every answer comes from the database.
+
+    async def membership_changed(self, thread_id: str, member_ids: Sequence[str]) -> None:
         self._generation[thread_id] = self._generation.get(thread_id, 0) + 1
         self._members.pop(thread_id, None)
+
+    async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
+        return None  # check_credentials reads the session; live connections: see README
+
+    async def user_banned(self, user_id: str, banned: bool) -> None:
+        return None  # banning ends the user's sessions, which check_credentials reads
+
+    async def rules_changed(self, rules: Sequence[ExtraRule]) -> None:
+        self._rules = list(rules)

@@ -8,7 +8,9 @@ from starlette.routing import Route
 
 from api.auth import authenticate, state_of, token_bundle
 from api.envelope import ok
+from api.events import announce_session_end
 from api.schemas import LoginBody, RefreshBody, RegisterBody, parse_body
+from models.errors import RefreshReuseError
 from models.session import end_session, rotate_refresh_token, start_session
 from models.user import authenticate_user, get_user, register_user
 
@@ -29,15 +31,21 @@ async def login(request: Request) -> JSONResponse:
     state = state_of(request)
     user = await authenticate_user(body.login, body.password)
     started = await start_session(user, body.platform, state.settings.refresh_token_ttl)
+    for old in started.ended:
+        await announce_session_end(state, user.id, old.id)
     return ok(token_bundle(state, user, started.session, started.refresh_token))
 
 
 async def refresh(request: Request) -> JSONResponse:
     body = await parse_body(request, RefreshBody)
     state = state_of(request)
-    session, refresh_token = await rotate_refresh_token(
-        body.refresh_token, state.settings.refresh_token_ttl
-    )
+    try:
+        session, refresh_token = await rotate_refresh_token(
+            body.refresh_token, state.settings.refresh_token_ttl
+        )
+    except RefreshReuseError as exc:
+        await announce_session_end(state, exc.user_id, exc.session_id)
+        raise
     user = await get_user(session.user_id)
     return ok(token_bundle(state, user, session, refresh_token))
 
@@ -45,6 +53,7 @@ async def refresh(request: Request) -> JSONResponse:
 async def logout(request: Request) -> JSONResponse:
     caller = await authenticate(request)
     await end_session(caller.session_id)
+    await announce_session_end(state_of(request), caller.user_id, caller.session_id)
     return ok(None)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
-from broker.acl import Access, check_topic_access
+from broker.acl import Access, ExtraRule, check_topic_access, filter_covers
 from broker.topics import ParsedTopic, TopicKind, TopicScheme
 
 
@@ -17,6 +19,12 @@ class FixedDirectory:
 
     async def is_member(self, user_id: str, thread_id: str) -> bool:
         return user_id in self.members.get(thread_id, set())
+
+    async def rules_for(self, user_id: str) -> Sequence[ExtraRule]:
+        return [r for r in RULES if r.user_id in (None, user_id)]
+
+
+RULES = [ExtraRule("devices/%u/#", "write"), ExtraRule("alerts/+", "read", user_id="alice")]
 
 
 SCHEME = TopicScheme("im")
@@ -44,6 +52,12 @@ DIRECTORY = FixedDirectory({"t1": {"alice", "bob"}})
         ("alice", "$SYS/#", Access.SUBSCRIBE, False),
         ("mqim-bridge", "im/up/+", Access.SUBSCRIBE, True),
         ("mqim-bridge", "im/t/t1", Access.PUBLISH, True),
+        ("alice", "devices/alice/temp", Access.PUBLISH, True),
+        ("alice", "devices/bob/temp", Access.PUBLISH, False),
+        ("alice", "devices/alice/temp", Access.SUBSCRIBE, False),
+        ("alice", "alerts/fire", Access.SUBSCRIBE, True),
+        ("alice", "alerts/#", Access.SUBSCRIBE, False),
+        ("bob", "alerts/fire", Access.RECEIVE, False),
     ],
 )
 async def test_topic_rule(user: str, topic: str, access: Access, allowed: bool) -> None:
@@ -61,3 +75,13 @@ def test_topic_grammar_round_trips() -> None:
     for bad in ("test/x1/up/a/b", "test/x1/up/", "test/x1/zz/a", "im/up/a", "test/x1/up/+",
                 "test/x1/up/$a"):
         assert scheme.parse(bad) is None, bad
+
+
+@pytest.mark.parametrize(
+    ("rule", "topic", "covered"),
+    [("a/+/c", "a/b/c", True), ("a/+/c", "a/+/c", True), ("a/+/c", "a/#", False),
+     ("a/#", "a/b/c", True), ("a/#", "a", True), ("a/#", "a/+/#", True), ("a/b", "a/b/c", False),
+     ("#", "$SYS/x", False), ("a/+", "a/b/c", False)],
+)
+def test_filter_covers(rule: str, topic: str, covered: bool) -> None:
+    assert filter_covers(rule, topic) is covered

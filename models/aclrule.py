@@ -1,0 +1,84 @@
+"""Extra broker ACL rules that admins add on top of DESIGN.md's fixed topic rules.
+
+A rule grants `access` on a topic filter, where `%u` stands for the connecting user's id, to one
+user or to everyone (`user_id` NULL). Example: let every device publish telemetry on
+`devices/%u/#`. Rules only ever add access; the fixed rules (others' uplinks, thread membership)
+cannot be widened past DESIGN.md for the mqim topic tree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.expressions import Q
+from tortoise.models import Model
+
+from models.errors import InvalidParameterError, NotFoundError
+from models.user import check_users_exist
+
+
+class RuleAccess(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    READWRITE = "readwrite"
+
+
+class AclRule(Model):
+    id = fields.BigIntField(primary_key=True)
+    topic = fields.CharField(max_length=256)
+    access = fields.CharEnumField(RuleAccess, max_length=9)
+    # NULL: the rule applies to every user.
+    user_id = fields.CharField(max_length=64, null=True, db_index=True)
+    created_by = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "acl_rule"
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "topic": self.topic, "access": self.access.value,
+                "user_id": self.user_id, "created_by": self.created_by,
+                "created_at": self.created_at.isoformat()}
+
+
+def check_rule_topic(topic: str, prefix: str) -> None:
+    """A rule topic is a valid MQTT filter outside the mqim tree and `$` topics."""
+    levels = topic.split("/")
+    if not topic or len(topic) > 256 or "\0" in topic or topic.startswith("$"):
+        raise InvalidParameterError("topic must be a non-empty MQTT filter, not a $ topic")
+    for i, level in enumerate(levels):
+        if ("#" in level and (level != "#" or i != len(levels) - 1)) or (
+            "+" in level and level != "+"
+        ):
+            raise InvalidParameterError(f"topic {topic!r} is not a valid MQTT filter")
+    if levels[0] in (prefix, "+", "#"):
+        raise InvalidParameterError(
+            f"rules may not cover the {prefix}/ tree; its access follows thread membership"
+        )
+
+
+async def add_rule(
+    *, topic: str, access: str, user_id: str | None, created_by: str, prefix: str
+) -> AclRule:
+    check_rule_topic(topic, prefix)
+    try:
+        kind = RuleAccess(access)
+    except ValueError as exc:
+        raise InvalidParameterError("access must be read, write or readwrite") from exc
+    if user_id is not None:
+        await check_users_exist([user_id])
+    return await AclRule.create(topic=topic, access=kind, user_id=user_id, created_by=created_by)
+
+
+async def delete_rule(rule_id: int) -> None:
+    if not await AclRule.filter(id=rule_id).delete():
+        raise NotFoundError(f"ACL rule {rule_id} not found")
+
+
+async def list_rules(user_id: str | None = None) -> list[AclRule]:
+    query = AclRule.all()
+    if user_id is not None:
+        query = query.filter(Q(user_id=user_id) | Q(user_id=None))
+    return list(await query.order_by("id"))
