@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiomqtt
 
@@ -27,14 +27,24 @@ logger = logging.getLogger(__name__)
 BACKOFF_MIN, BACKOFF_MAX = 0.2, 10.0
 
 
+SHARE_GROUP = "mqim-bridge"
+
+
 async def run_bridge(
     settings: Settings,
     *,
     client_id: str = "mqim-bridge",
-    on_ready: Callable[[], object] | None = None,
+    on_ready: Callable[[aiomqtt.Client], Awaitable[None]] | None = None,
 ) -> None:
-    """Run forever (until cancelled), reconnecting with backoff. The database must be open."""
+    """Run forever (until cancelled), reconnecting with backoff. The database must be open.
+
+    With an external broker the uplinks are consumed through the shared subscription
+    `$share/mqim-bridge/...`, so any number of workers (distinct `client_id`s) split them; the
+    embedded amqtt broker has no shared subscriptions, so it gets exactly one bridge.
+    `on_ready(client)` runs after every (re)connect and subscribe (uplinks queue meanwhile).
+    """
     scheme = TopicScheme(settings.topic_prefix)
+    uplinks = scheme.uplink_filter(None if settings.embedded_broker else SHARE_GROUP)
     backoff = BACKOFF_MIN
     while True:
         try:
@@ -42,11 +52,11 @@ async def run_bridge(
             async with service_client(settings, client_id, clean_session=False) as client:
                 # aiomqtt has no public manual-ack API (empicano/aiomqtt#345); paho's is public.
                 client._client.manual_ack_set(True)  # pinned aiomqtt==2.5.1
-                await client.subscribe(scheme.uplink_filter(), qos=1)
-                logger.info("bridge consuming %s as %s", scheme.uplink_filter(), client_id)
+                await client.subscribe(uplinks, qos=1)
+                logger.info("bridge consuming %s as %s", uplinks, client_id)
                 backoff = BACKOFF_MIN
                 if on_ready is not None:
-                    on_ready()
+                    await on_ready(client)
                 await _consume(client, settings, scheme)
         except* aiomqtt.MqttError as group:
             logger.warning("bridge lost the broker (%s); reconnecting in %.1fs",

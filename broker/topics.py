@@ -44,9 +44,11 @@ class TopicScheme:
     def user(self, user_id: str) -> str:
         return f"{self.prefix}/u/{user_id}"
 
-    def uplink_filter(self) -> str:
-        """What the bridge subscribes to: every user's uplink."""
-        return f"{self.prefix}/up/+"
+    def uplink_filter(self, share_group: str | None = None) -> str:
+        """What the bridge subscribes to: every user's uplink; with `share_group`, as an MQTT
+        shared subscription, so the broker splits the uplinks among the bridge workers."""
+        plain = f"{self.prefix}/up/+"
+        return f"$share/{share_group}/{plain}" if share_group else plain
 
     def parse(self, topic: str) -> ParsedTopic | None:
         """The kind and id of a concrete topic of ours, or None (wildcards are never ours)."""

@@ -61,7 +61,11 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
             await stack.enter_async_context(embedded_broker(settings, directory))
 
         ready = asyncio.Event()
-        bridge = asyncio.create_task(run_bridge(settings, on_ready=ready.set), name="bridge")
+
+        async def bridge_ready(client: object) -> None:
+            ready.set()
+
+        bridge = asyncio.create_task(run_bridge(settings, on_ready=bridge_ready), name="bridge")
         await stack.enter_async_context(_background("bridge", bridge))
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
             await ready.wait()
