@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
-from api.routes import accounts, admin, health, messages, threads
+from api.routes import accounts, admin, health, messages, mqtt_hooks, threads
 from api.state import ApiState
 from broker.acl import AccessSync, Directory
 from broker.client import service_client
@@ -40,7 +40,7 @@ def create_app(
                 await stack.enter_async_context(open_database(settings))
             events = publisher
             if events is None:
-                client_id = f"mqim-api-{secrets.token_hex(4)}"
+                client_id = f"{settings.bridge_username}:api-{secrets.token_hex(4)}"
                 events = await stack.enter_async_context(
                     ServicePublisher(lambda: service_client(settings, client_id))
                 )
@@ -50,7 +50,7 @@ def create_app(
 
     return Starlette(
         routes=[*accounts.routes, *threads.routes, *messages.routes, *admin.routes,
-                *health.routes],
+                *mqtt_hooks.routes, *health.routes],
         lifespan=lifespan,
         exception_handlers={
             MqimError: handle_mqim_error,

@@ -33,7 +33,7 @@ SHARE_GROUP = "mqim-bridge"
 async def run_bridge(
     settings: Settings,
     *,
-    client_id: str = "mqim-bridge",
+    client_id: str = "mqim-bridge:bridge",
     on_ready: Callable[[aiomqtt.Client], Awaitable[None]] | None = None,
 ) -> None:
     """Run forever (until cancelled), reconnecting with backoff. The database must be open.

@@ -52,6 +52,9 @@ class Settings:
     # None turns the embedded broker's WebSocket listener off.
     mqtt_ws: HostPort | None = HostPort("127.0.0.1", 8083)
     broker_url: str = ""
+    # How an external broker learns who may do what: "mosquitto" (mqim's plugin, sent every
+    # change on $CONTROL/mqim/v1) or "hooks" (the broker asks /api/internal/mqtt/...).
+    broker_kind: str = "mosquitto"
     data_dir: Path = Path("mqim-data")
     database_url: str = ""
     jwt_secret: str = ""
@@ -94,6 +97,15 @@ class Settings:
             self.topic_prefix.startswith("$")
         ):
             raise ConfigError(f"MQIM_TOPIC_PREFIX {self.topic_prefix!r} is not a valid prefix")
+        if self.mqtt_hook_secret and (
+            self.mqtt_hook_secret in _PLACEHOLDER_SECRETS or len(self.mqtt_hook_secret) < 24
+        ):
+            raise ConfigError("MQIM_MQTT_HOOK_SECRET must be at least 24 random characters")
+        if not self.bridge_username.startswith("mqim-"):
+            # User ids can never start with "mqim-", so no user can take the bridge's name.
+            raise ConfigError("MQIM_BRIDGE_USERNAME must start with 'mqim-'")
+        if self.broker_kind not in ("mosquitto", "hooks"):
+            raise ConfigError("MQIM_BROKER_KIND must be 'mosquitto' or 'hooks'")
         if self.access_token_ttl <= 0 or self.refresh_token_ttl <= 0:
             raise ConfigError("token lifetimes must be positive")
 
@@ -104,7 +116,7 @@ _INT_FIELDS = {
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
-    "mqtt_hook_secret",
+    "mqtt_hook_secret", "broker_kind",
 }
 
 

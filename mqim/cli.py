@@ -1,4 +1,4 @@
-"""The `mqim` command line: `mqim serve` runs the whole product; `--help` on every command."""
+"""The `mqim` command line: one subcommand per process or admin task, `--help` on each."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -22,6 +22,9 @@ mqim: an instant-messaging backend built around an MQTT broker.
 
 Settings come from MQIM_* environment variables, or from a TOML file named by MQIM_CONFIG
 (same keys in lower case without the prefix); flags override both. See README.md."""
+
+_SETTING_FLAGS = ("http", "mqtt", "mqtt_ws", "broker_url", "database_url", "data_dir",
+                  "log_level")
 
 
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -45,18 +48,44 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mqim", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser(
-        "serve", help="run broker + bridge + HTTP API in one process",
-        description="Run the embedded MQTT broker (unless --broker-url is given), the bridge "
-                    "and the HTTP API in one process. Ctrl-C stops it.",
-    )
-    _settings_flags(serve)
+
+    def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description)
+        _settings_flags(sub)
+        return sub
+
+    command("serve", "run broker + bridge + HTTP API in one process",
+            "Run the embedded MQTT broker (unless --broker-url names an external one), the "
+            "bridge and the HTTP API in one process. Ctrl-C or SIGTERM stops it.")
+    command("api", "run the HTTP API alone",
+            "Run the HTTP API alone, against an external broker (--broker-url).")
+    bridge = command("bridge", "run one bridge worker",
+                     "Run one bridge worker. Against an external broker, any number of workers "
+                     "share the uplinks through $share/mqim-bridge; give each its own --worker.")
+    bridge.add_argument("--worker", default="1", metavar="ID",
+                        help="worker id, unique per worker; keep it across restarts so the "
+                             "broker redelivers what the worker had not acknowledged [1]")
+    broker = command("broker", "run the embedded broker alone, or prepare Mosquitto",
+                     "'mqim broker run' runs the embedded amqtt broker alone (development). "
+                     "'mqim broker init' prepares a Mosquitto deployment: builds mqim's plugin "
+                     "into DATA_DIR/mosquitto and creates the JWT secret the plugin verifies.")
+    broker.add_argument("action", choices=("run", "init"), help="what to do")
+    command("migrate", "apply database migrations",
+            "Apply the schema migrations that the database has not seen yet (also done, "
+            "harmlessly, at every start).")
+    acl = command("acl", "inspect or push broker access rules",
+                  "'show USER' lists a user's effective broker ACL; 'check USER TOPIC read|write' "
+                  "evaluates one access; 'sync' pushes the whole state to Mosquitto's plugin.")
+    acl.add_argument("action", choices=("show", "check", "sync"))
+    acl.add_argument("user", nargs="?", help="user id (show, check)")
+    acl.add_argument("topic", nargs="?", help="topic (check)")
+    acl.add_argument("access", nargs="?", choices=("read", "write", "subscribe"),
+                     help="access (check)")
+    admin = command("admin", "grant or revoke the admin role",
+                    "Make a user an admin (who may ban users and tune ACL rules), or revoke it.")
+    admin.add_argument("action", choices=("grant", "revoke"))
+    admin.add_argument("user", help="user id")
     return parser
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("http", "mqtt", "mqtt_ws", "broker_url", "database_url", "data_dir", "log_level")
-    return {key: getattr(args, key, None) for key in keys}
 
 
 def _configure_logging(level: str) -> None:
@@ -65,29 +94,64 @@ def _configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     # amqtt logs every connection at INFO, and "transitions" every state change.
-    for noisy in ("amqtt", "transitions", "uvicorn.error"):
+    for noisy in ("amqtt", "transitions", "uvicorn.error", "tortoise", "mqtt"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-async def _serve(settings: Settings) -> None:
-    from mqim.serve import running_server
-
-    # Ctrl-C and SIGTERM stop everything in order (HTTP, bridge, broker, database). uvicorn
-    # handles them while it serves and re-raises them after; both land here harmlessly.
+async def _until_stopped(main: Awaitable[Any]) -> Any:
+    """Run `main` until it ends or Ctrl-C / SIGTERM arrives, then let it clean up."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         loop.call_soon_threadsafe(stop.set)
 
+    # uvicorn handles these while it serves and re-raises them after; both land here.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
+    work = asyncio.ensure_future(main)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not work.done():
+        logger.info("mqim stopping")
+        work.cancel()
+    try:
+        return await work
+    except asyncio.CancelledError:
+        return None
+
+
+async def _serve(settings: Settings) -> None:
+    from mqim.serve import running_server
+
     async with running_server(settings) as server:
         logger.info("mqim is ready; press Ctrl-C to stop")
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({server.http_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        logger.info("mqim stopping")
+        await server.http_task
+
+
+def _runner(args: argparse.Namespace, settings: Settings) -> Callable[[], Awaitable[Any]]:
+    from mqim import admin_tasks, processes
+
+    match args.command:
+        case "serve":
+            return lambda: _serve(settings)
+        case "api":
+            return lambda: processes.run_api(settings)
+        case "bridge":
+            return lambda: processes.run_bridge_worker(settings, args.worker)
+        case "broker":
+            if args.action == "init":
+                return lambda: admin_tasks.init_mosquitto(settings)
+            return lambda: processes.run_embedded_broker(settings)
+        case "migrate":
+            return lambda: admin_tasks.migrate(settings)
+        case "acl":
+            return lambda: admin_tasks.acl(settings, args.action, args.user, args.topic,
+                                           args.access)
+        case "admin":
+            return lambda: admin_tasks.set_admin_role(settings, args.user, args.action == "grant")
+    raise AssertionError(args.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,22 +161,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        settings = load_settings(os.environ, _overrides(args))
+        overrides = {key: getattr(args, key, None) for key in _SETTING_FLAGS}
+        settings = load_settings(os.environ, overrides)
         _configure_logging(settings.log_level)
         settings = with_generated_secret(settings)
         settings.check()
     except (ConfigError, OSError) as exc:
         print(f"mqim: configuration error: {exc}", file=sys.stderr)  # noqa: T201  # CLI output
         return 2
+    run = _runner(args, settings)
     try:
-        asyncio.run(_serve(settings))
+        result = asyncio.run(_until_stopped(run()))
     except BrokerError as exc:
         logger.error("%s", exc)  # a clear one-line reason, not a traceback
         return 1
     except KeyboardInterrupt:
         pass
-    logger.info("mqim stopped")
-    return 0
+    if args.command in ("serve", "api", "bridge") or (
+        args.command == "broker" and args.action == "run"
+    ):
+        logger.info("mqim stopped")
+    return 0 if result is None else int(result)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`mqim serve`: the embedded broker, the bridge and the HTTP API in one asyncio process.
+"""`mqim serve`: the embedded broker (unless MQIM_BROKER_URL names another), the bridge and the
+HTTP API in one asyncio process.
 
 `running_server(settings)` is what the CLI runs and what the end-to-end tests start: one path.
 """
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import aiomqtt
 import uvicorn
 from starlette.applications import Starlette
 
@@ -22,6 +24,7 @@ from config import Settings
 from models.db import describe_database, open_database
 from mqim.directory import ModelDirectory
 from mqim.ports import ensure_free
+from mqim.processes import access_sync, bridge_sync
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +59,16 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
             ensure_free(settings.mqtt_ws, "MQTT over WebSocket", "--mqtt-ws or MQIM_MQTT_WS")
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(open_database(settings))
-        directory = ModelDirectory(settings.jwt_secret)
+        directory = ModelDirectory(settings.jwt_secret, cache=settings.embedded_broker)
         if settings.embedded_broker:
             await stack.enter_async_context(embedded_broker(settings, directory))
+        access = await stack.enter_async_context(access_sync(settings, directory))
 
         ready = asyncio.Event()
+        sync_acl = bridge_sync(settings)
 
-        async def bridge_ready(client: object) -> None:
+        async def bridge_ready(client: aiomqtt.Client) -> None:
+            await sync_acl(client)
             ready.set()
 
         bridge = asyncio.create_task(run_bridge(settings, on_ready=bridge_ready), name="bridge")
@@ -70,7 +76,7 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
             await ready.wait()
 
-        app = create_app(settings, directory=directory, access=directory, own_database=False)
+        app = create_app(settings, directory=directory, access=access, own_database=False)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http.host, port=settings.http.port, log_config=None,
             lifespan="on", access_log=False,

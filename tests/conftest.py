@@ -1,26 +1,42 @@
-"""Shared fixtures: one real `mqim serve` stack (embedded amqtt broker + bridge + HTTP API on
-ephemeral ports, SQLite in a temp dir) for the session, and a real HTTP client to it."""
+"""Shared fixtures: a real stack per deployment mode for the session (see tests/stacks.py), and
+a real HTTP client to it. Tests that take `server` run once per mode."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from mqim.serve import RunningServer, running_server
-from tests.helpers import make_settings
+from tests.stacks import Stack, running_stack
+
+
+@pytest.fixture(scope="session", params=["embedded", "mosquitto"])
+async def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with running_stack(request.param, tmp_path_factory.mktemp(request.param)) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningServer]:
-    data_dir: Path = tmp_path_factory.mktemp("mqim-data")
-    async with running_server(make_settings(data_dir)) as running:
+async def embedded_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    """For tests of the embedded amqtt broker's own gaps."""
+    async with running_stack("embedded", tmp_path_factory.mktemp("embedded-only")) as running:
         yield running
 
 
 @pytest.fixture
-async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+async def http(server: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://{server.settings.http}", timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def embedded_http(embedded_server: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=f"http://{embedded_server.settings.http}", timeout=10
+    ) as client:
         yield client

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mqim.serve import RunningServer
 from tests.helpers import register, unique_id
+from tests.stacks import Stack
 
 
 def assert_error(response: httpx.Response, status: int, code: int, error: str) -> None:
@@ -130,7 +130,7 @@ async def test_logout_ends_this_session_only(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/me", headers=android)).is_success
 
 
-async def test_health(server: RunningServer, http: httpx.AsyncClient) -> None:
+async def test_health(server: Stack, http: httpx.AsyncClient) -> None:
     response = await http.get("/health")
     assert response.json() == {"code": 0, "msg": "ok", "data": {"status": "ok"}}
     metrics = await http.get("/metrics")

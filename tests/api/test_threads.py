@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 
-from mqim.serve import RunningServer
 from tests.api.test_accounts import assert_error
 from tests.helpers import (
     Account,
@@ -15,6 +14,7 @@ from tests.helpers import (
     register,
     unique_id,
 )
+from tests.stacks import Stack
 
 
 async def send(http: httpx.AsyncClient, account: Account, thread_id: str, body: str) -> int:
@@ -82,7 +82,7 @@ async def test_group_members_add_remove_and_roles(http: httpx.AsyncClient) -> No
 
 
 async def test_added_member_is_told_and_can_subscribe_at_once(
-    server: RunningServer, http: httpx.AsyncClient
+    server: Stack, http: httpx.AsyncClient
 ) -> None:
     alice, bob = await register(http), await register(http)
     thread_id = await create_group(http, alice)

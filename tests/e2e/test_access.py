@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,8 +10,9 @@ import aiomqtt
 import httpx
 import pytest
 
-from mqim.serve import RunningServer
 from tests.helpers import (
+    Account,
+    barrier,
     create_group,
     granted,
     mqtt_session,
@@ -18,12 +20,13 @@ from tests.helpers import (
     register,
     send_command,
 )
+from tests.stacks import Stack
 
 DENIED = 0x80
 
 
 async def test_non_member_cannot_subscribe_to_a_thread(
-    server: RunningServer, http: httpx.AsyncClient
+    server: Stack, http: httpx.AsyncClient
 ) -> None:
     alice, bob, mallory = await register(http), await register(http), await register(http)
     thread_id = await create_group(http, alice, bob)
@@ -40,7 +43,7 @@ async def test_non_member_cannot_subscribe_to_a_thread(
 
 
 async def test_non_member_cannot_read_a_thread_over_http(
-    server: RunningServer, http: httpx.AsyncClient
+    server: Stack, http: httpx.AsyncClient
 ) -> None:
     alice, mallory = await register(http), await register(http)
     thread_id = await create_group(http, alice)
@@ -57,7 +60,7 @@ async def test_non_member_cannot_read_a_thread_over_http(
 
 
 async def test_publish_on_someone_elses_uplink_is_refused_and_reported(
-    server: RunningServer, http: httpx.AsyncClient
+    server: Stack, http: httpx.AsyncClient
 ) -> None:
     alice, mallory = await register(http), await register(http)
     thread_id = await create_group(http, alice, mallory)
@@ -84,7 +87,7 @@ async def test_publish_on_someone_elses_uplink_is_refused_and_reported(
     assert [(e["sender_id"], e["body"]) for e in messages] == [(mallory.user_id, "as me")]
 
 
-async def connect_refused(server: RunningServer, **kwargs: Any) -> bool:
+async def connect_refused(server: Stack, **kwargs: Any) -> bool:
     kwargs.setdefault("identifier", kwargs.get("username") or "anonymous")
     try:
         async with aiomqtt.Client(server.settings.mqtt.host, server.settings.mqtt.port,
@@ -95,7 +98,7 @@ async def connect_refused(server: RunningServer, **kwargs: Any) -> bool:
 
 
 async def test_connect_needs_a_live_token_of_that_user(
-    server: RunningServer, http: httpx.AsyncClient
+    server: Stack, http: httpx.AsyncClient
 ) -> None:
     alice, bob = await register(http), await register(http)
     assert not await connect_refused(server, username=alice.user_id, password=alice.token)
@@ -113,28 +116,67 @@ async def test_connect_needs_a_live_token_of_that_user(
     assert await connect_refused(server, username=alice.user_id, password=alice.token)
 
 
-@pytest.mark.parametrize(
-    ("will_topic", "retain", "refused"),
-    [("own-uplink", False, False), ("other-uplink", False, True), ("thread", False, True),
-     ("own-uplink", True, True)],
-)
-async def test_will_outside_own_uplink_refuses_the_connection(
-    server: RunningServer, http: httpx.AsyncClient, will_topic: str, retain: bool, refused: bool
+def _mqtt_string(value: bytes) -> bytes:
+    return len(value).to_bytes(2, "big") + value
+
+
+async def connect_with_will_then_drop(
+    server: Stack, account: Account, will_topic: str, will_payload: bytes, *, retain: bool
+) -> int:
+    """A hand-built MQTT 3.1.1 CONNECT with a will, then the socket is dropped without a
+    DISCONNECT, which is what makes a broker send the will. Returns the CONNACK return code."""
+    flags = 0x80 | 0x40 | 0x04 | 0x08 | 0x02 | (0x20 if retain else 0)  # user, pass, will QoS 1
+    payload = b"".join(_mqtt_string(part.encode() if isinstance(part, str) else part) for part in (
+        f"{account.user_id}:will", will_topic, will_payload, account.user_id, account.token))
+    body = _mqtt_string(b"MQTT") + bytes([4, flags]) + (60).to_bytes(2, "big") + payload
+    length, remaining = b"", len(body)
+    while True:
+        byte, remaining = remaining % 128, remaining // 128
+        length += bytes([byte | (0x80 if remaining else 0)])
+        if not remaining:
+            break
+    reader, writer = await asyncio.open_connection(server.settings.mqtt.host,
+                                                   server.settings.mqtt.port)
+    writer.write(b"\x10" + length + body)
+    await writer.drain()
+    async with asyncio.timeout(10):
+        connack = await reader.read(4)
+    writer.transport.abort()  # no DISCONNECT: an abnormal end, so the will is due
+    return connack[3] if len(connack) == 4 else -1
+
+
+@pytest.mark.parametrize("target", ["other-uplink", "thread", "own-uplink-retained"])
+async def test_will_outside_own_uplink_never_reaches_anyone(
+    server: Stack, http: httpx.AsyncClient, target: str
 ) -> None:
+    """amqtt sends wills without asking the ACL, so the embedded broker refuses such a CONNECT;
+    Mosquitto checks a will like a publish when it is due and drops it. Either way: nothing."""
     alice, bob = await register(http), await register(http)
     thread_id = await create_group(http, alice, bob)
     prefix = server.settings.topic_prefix
-    topic = {"own-uplink": f"{prefix}/up/{alice.user_id}",
-             "other-uplink": f"{prefix}/up/{bob.user_id}",
-             "thread": f"{prefix}/t/{thread_id}"}[will_topic]
-    will = aiomqtt.Will(topic, b'{"op": "presence", "status": "offline"}', qos=1, retain=retain)
-    assert await connect_refused(
-        server, username=alice.user_id, password=alice.token, will=will
-    ) is refused
+    forged = json.loads(send_command(thread_id, "will-1", "forged by a will"))
+    topic, retain = {
+        "other-uplink": (f"{prefix}/up/{bob.user_id}", False),  # impersonate bob
+        "thread": (f"{prefix}/t/{thread_id}", False),  # forge a thread event
+        "own-uplink-retained": (f"{prefix}/up/{alice.user_id}", True),
+    }[target]
+    async with mqtt_session(server.settings, bob) as b:
+        await b.subscribe(f"{prefix}/t/{thread_id}", qos=1)
+        await b.subscribe(f"{prefix}/u/{bob.user_id}", qos=1)
+        code = await connect_with_will_then_drop(
+            server, alice, topic, json.dumps({**forged, "body": "forged by a will"}).encode(),
+            retain=retain)
+        seen: list[tuple[str, dict[str, Any]]] = []
+        await barrier(b, server.settings, bob, seen)
+    if server.settings.embedded_broker:
+        assert code == 5, code  # CONNACK "not authorised"
+    assert not [e for _, e in seen if e.get("body") == "forged by a will"], seen
+    history = (await http.get(f"/api/threads/{thread_id}/messages", headers=bob.auth)).json()
+    assert [e for e in history["data"] if e["type"] != "event"] == []
 
 
 async def test_expired_access_token_is_refused_everywhere(
-    server: RunningServer, http: httpx.AsyncClient
+    server: Stack, http: httpx.AsyncClient
 ) -> None:
     from models.tokens import issue_access_token
 
@@ -146,3 +188,28 @@ async def test_expired_access_token_is_refused_everywhere(
     assert response.json()["code"] == 2002
     assert await connect_refused(server, username=alice.user_id, password=expired)
 
+
+
+async def test_admin_rules_apply_to_the_broker_at_once(
+    server: Stack, http: httpx.AsyncClient
+) -> None:
+    admin, device, monitor, other = [await register(http) for _ in range(4)]
+    await server.cli("admin", "grant", admin.user_id)
+    topic = f"devices/{device.user_id}/temp"
+    async with mqtt_session(server.settings, monitor) as m:
+        assert granted(await m.subscribe("devices/+/temp", qos=1)) == [DENIED]
+        for body in ({"topic": "devices/%u/#", "access": "write"},
+                     {"topic": "devices/+/temp", "access": "read", "user_id": monitor.user_id}):
+            response = await http.post("/api/admin/acl/rules", headers=admin.auth, json=body)
+            assert response.status_code == 201, response.text
+        assert granted(await m.subscribe("devices/+/temp", qos=1)) == [1]
+        async with mqtt_session(server.settings, other) as o:
+            await o.subscribe(f"{server.settings.topic_prefix}/u/{other.user_id}", qos=1)
+            await o.publish(topic, b"spoofed", qos=1)  # another user's device topic
+            error = await next_event(o, lambda t, e: e.get("type") == "error")
+            assert error["code"] == 1004
+        async with mqtt_session(server.settings, device) as d:
+            await d.publish(topic, b"21.5", qos=1)
+        async with asyncio.timeout(5):
+            message = await anext(aiter(m.messages))
+    assert (message.topic.value, message.payload) == (topic, b"21.5")

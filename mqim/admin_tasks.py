@@ -1,0 +1,100 @@
+"""One-shot admin commands: `mqim migrate`, `mqim broker init`, `mqim acl ...`, `mqim admin`.
+
+They print for a human on stdout and return an exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from api.acl_view import effective_acl
+from broker.acl import Access, check_topic_access
+from broker.client import derive_service_password
+from broker.mosquitto_plugin import build_plugin
+from broker.topics import TopicScheme
+from config import Settings
+from models.db import describe_database, migrate_database, open_database
+from models.errors import MqimError
+from models.user import get_user, set_admin
+from mqim.acl_sync import sync_mosquitto
+from mqim.directory import ModelDirectory
+from mqim.processes import mosquitto_control
+
+
+def say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201  # these commands talk to a human
+
+
+async def migrate(settings: Settings) -> int:
+    say(f"migrating {describe_database(settings.db_url)}")
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_start":
+            say(f"  applying {app_label}.{name} ...")
+
+    await migrate_database(settings, progress)
+    say("database is up to date")
+    return 0
+
+
+async def init_mosquitto(settings: Settings) -> int:
+    out = settings.data_dir / "mosquitto"
+    say(f"building mqim's Mosquitto plugin into {out} ...")
+    plugin = build_plugin(out)
+    say(f"  {plugin}")
+    say(f"JWT secret (verified by the plugin): {settings.data_dir / 'jwt-secret'}")
+    password = derive_service_password(settings.jwt_secret, settings.bridge_username)
+    say("Start Mosquitto from the repository root with:  mosquitto -c mosquitto.conf")
+    say("Then point the API and bridges at it, e.g.:")
+    say(f"  export MQIM_BROKER_URL=mqtt://{settings.bridge_username}:{password}@127.0.0.1:1883")
+    return 0
+
+
+async def acl(
+    settings: Settings, action: str, user: str | None, topic: str | None, access: str | None
+) -> int:
+    scheme = TopicScheme(settings.topic_prefix)
+    async with open_database(settings):
+        if action == "sync":
+            if settings.embedded_broker:
+                say("the embedded broker reads the database directly: nothing to sync")
+                return 0
+            async with mosquitto_control(settings, "cli") as control:
+                counts = await sync_mosquitto(control, settings, force=True)
+            say("synced: " + ", ".join(f"{k} {v}" for k, v in (counts or {}).items()))
+            return 0
+        if not user:
+            say(f"mqim acl {action}: a USER is needed")
+            return 2
+        try:
+            _ = await get_user(user)
+        except MqimError as exc:
+            say(exc.msg)
+            return 1
+        if action == "show":
+            for line in await effective_acl(user, scheme):
+                say(f"{line['access']:<9} {line['topic']:<48} ({line['source']})")
+            return 0
+        if not topic or not access:
+            say("mqim acl check: USER TOPIC read|write|subscribe are needed")
+            return 2
+        kind = {"read": Access.RECEIVE, "write": Access.PUBLISH,
+                "subscribe": Access.SUBSCRIBE}[access]
+        allowed = await check_topic_access(
+            username=user, topic=topic, access=kind, scheme=scheme,
+            directory=ModelDirectory(settings.jwt_secret, cache=False),
+            service_users={settings.bridge_username},
+        )
+        say(f"{'allow' if allowed else 'deny'}: {user} {access} {topic}")
+        return 0 if allowed else 1
+
+
+async def set_admin_role(settings: Settings, user: str, grant: bool) -> int:
+    async with open_database(settings):
+        try:
+            _ = await set_admin(user, grant)
+        except MqimError as exc:
+            print(exc.msg, file=sys.stderr)  # noqa: T201  # CLI output
+            return 1
+    say(f"{user} is {'now' if grant else 'no longer'} an admin")
+    return 0

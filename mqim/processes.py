@@ -1,0 +1,91 @@
+"""The single-part processes of `mqim api`, `mqim bridge` and `mqim broker`, and the access
+wiring they share with `mqim serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import aiomqtt
+import uvicorn
+
+from api.app import create_app
+from bridge.runner import run_bridge
+from broker.acl import AccessSync
+from broker.client import service_client
+from broker.embedded import embedded_broker
+from broker.mosquitto_control import MosquittoControl
+from config import Settings
+from models.db import open_database
+from mqim.acl_sync import sync_mosquitto
+from mqim.directory import ModelDirectory
+from mqim.ports import ensure_free
+
+logger = logging.getLogger(__name__)
+
+
+def pushes_to_mosquitto(settings: Settings) -> bool:
+    return not settings.embedded_broker and settings.broker_kind == "mosquitto"
+
+
+@asynccontextmanager
+async def mosquitto_control(settings: Settings, name: str) -> AsyncIterator[MosquittoControl]:
+    client_id = f"{settings.bridge_username}:{name}-{secrets.token_hex(3)}"
+    async with MosquittoControl(lambda: service_client(settings, client_id)) as control:
+        yield control
+
+
+@asynccontextmanager
+async def access_sync(settings: Settings, directory: ModelDirectory) -> AsyncIterator[AccessSync]:
+    """Where committed access changes go: the directory's cache, or Mosquitto's plugin."""
+    if not pushes_to_mosquitto(settings):
+        yield directory
+        return
+    async with mosquitto_control(settings, "api") as control:
+        yield control
+
+
+def bridge_sync(settings: Settings) -> Callable[[aiomqtt.Client], Awaitable[None]]:
+    """The bridge's on_ready: with Mosquitto, resend the whole access state after each connect."""
+
+    async def on_ready(client: aiomqtt.Client) -> None:
+        if pushes_to_mosquitto(settings):
+            async with mosquitto_control(settings, "sync") as control:
+                await sync_mosquitto(control, settings)
+
+    return on_ready
+
+
+async def run_api(settings: Settings) -> None:
+    ensure_free(settings.http, "HTTP", "--http or MQIM_HTTP")
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(open_database(settings))
+        # Several API replicas may answer one broker: no membership cache across processes.
+        directory = ModelDirectory(settings.jwt_secret, cache=False)
+        access = await stack.enter_async_context(access_sync(settings, directory))
+        app = create_app(settings, directory=directory, access=access, own_database=False)
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=settings.http.host, port=settings.http.port, log_config=None,
+            access_log=False,
+        ))
+        logger.info("HTTP API listening on http://%s", settings.http)
+        await server.serve()
+
+
+async def run_bridge_worker(settings: Settings, worker: str) -> None:
+    async with open_database(settings):
+        await run_bridge(settings, client_id=f"{settings.bridge_username}:bridge-{worker}",
+                         on_ready=bridge_sync(settings))
+
+
+async def run_embedded_broker(settings: Settings) -> None:
+    """The embedded broker alone. Its membership checks read the database each time, because
+    the API that changes memberships runs in another process."""
+    ensure_free(settings.mqtt, "MQTT", "--mqtt or MQIM_MQTT")
+    async with open_database(settings), embedded_broker(
+        settings, ModelDirectory(settings.jwt_secret, cache=False)
+    ):
+        await asyncio.Event().wait()
