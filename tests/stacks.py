@@ -14,7 +14,7 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -146,26 +146,44 @@ async def _wait_healthy(stack: Stack) -> None:
             await asyncio.sleep(0.05)  # polling the health endpoint, not synchronising
 
 
-@asynccontextmanager
-async def serve_process(settings: Settings, log_path: Path) -> AsyncIterator[Stack]:
-    """`python -m mqim serve` with `settings`, until the block exits (then SIGTERM)."""
+async def start_mqim(settings: Settings, log_path: Path, *args: str) -> Stack:
+    """`python -m mqim ARGS` with `settings` in its environment, output appended to log_path."""
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mqim", "serve", env=settings_env(settings),
+            sys.executable, "-m", "mqim", *args, env=settings_env(settings),
             stdout=log, stderr=log,
         )
-    stack = Stack(settings, process, log_path)
+    return Stack(settings, process, log_path)
+
+
+async def stop_mqim(stack: Stack) -> None:
+    if stack.process.returncode is None:
+        stack.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(stack.process.wait(), 30)
+        except TimeoutError:
+            stack.process.kill()
+            await stack.process.wait()
+
+
+@asynccontextmanager
+async def mqim_process(
+    settings: Settings, log_path: Path, *args: str, http: bool = True
+) -> AsyncIterator[Stack]:
+    """`python -m mqim ARGS` until the block exits (then SIGTERM); with `http`, yields once
+    its /health answers."""
+    stack = await start_mqim(settings, log_path, *args)
     try:
-        await _wait_healthy(stack)
+        if http:
+            await _wait_healthy(stack)
         yield stack
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_mqim(stack)
+
+
+def serve_process(settings: Settings, log_path: Path) -> AbstractAsyncContextManager[Stack]:
+    """`mqim serve`: broker (unless external), bridge and API in one process."""
+    return mqim_process(settings, log_path, "serve")
 
 
 @asynccontextmanager
