@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -72,3 +73,36 @@ def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
     assert "HTTP API listening on" in stderr
     assert "mqim stopped" in stderr
     assert (tmp_path / "mqim-data" / "mqim.db").exists()
+
+
+async def test_acl_show_and_check_explain_a_users_access(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.helpers import create_group, make_settings, register
+    from tests.stacks import serve_process
+
+    settings = make_settings(tmp_path)
+    async with serve_process(settings, tmp_path / "mqim.log") as stack, httpx.AsyncClient(
+        base_url=f"http://{settings.http}") as http:
+        alice, bob = await register(http), await register(http)
+        thread_id = await create_group(http, alice)
+        shown = await stack.cli("acl", "show", alice.user_id)
+        assert f"read      im/t/{thread_id}" in shown
+        assert f"write     im/up/{alice.user_id}" in shown
+        assert "allow" in await stack.cli("acl", "check", alice.user_id, f"im/t/{thread_id}",
+                                          "read")
+        denied = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mqim", "acl", "check", bob.user_id, f"im/t/{thread_id}",
+            "subscribe", env=stack.env(), stdout=asyncio.subprocess.PIPE)
+        out, _ = await denied.communicate()
+        assert denied.returncode == 1
+        assert out.decode().strip() == f"deny: {bob.user_id} subscribe im/t/{thread_id}"
+
+
+def test_broker_init_builds_the_plugin(tmp_path: Path) -> None:
+    result = run_mqim("broker", "init", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "mosquitto" / "mqim_auth.so").exists()
+    assert (tmp_path / "data" / "jwt-secret").exists()
+    assert "mosquitto -c mosquitto.conf" in result.stdout
+    assert "MQIM_BROKER_URL=mqtt://mqim-bridge:" in result.stdout
