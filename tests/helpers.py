@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
 import socket
 import uuid
@@ -18,12 +19,33 @@ import httpx
 
 from config import HostPort, Settings
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A free loopback port *below* the kernel's ephemeral range: a port from that range (what
+    binding to port 0 gives) can be taken by any outgoing connection before the server binds."""
+    floor = _ephemeral_floor()
+    for _ in range(1000):
+        port = random.randrange(max(1024, floor - 12000), floor)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
