@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import cast
+from typing import Any, cast
 
 import bcrypt
 from tortoise import fields
@@ -41,6 +41,10 @@ class User(Model):
     phone = fields.CharField(max_length=32, unique=True, null=True)
     name = fields.CharField(max_length=NAME_MAX)
     password_hash = fields.CharField(max_length=100)
+    avatar_url = fields.CharField(max_length=1024, null=True)
+    bio = fields.CharField(max_length=500, null=True)  # the seeds' "user_info"
+    extra: Any = fields.JSONField(null=True)  # free-form client data, at most a few KiB
+    email_verified_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     deleted_at = fields.DatetimeField(null=True)
     # Admins may ban users and tune broker ACL rules.
