@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
-from api.routes import accounts, admin, health, messages, mqtt_hooks, threads
+from api.routes import accounts, admin, health, messages, mqtt_hooks, presence, threads
 from api.state import ApiState
 from broker.acl import AccessSync, Directory
 from broker.client import service_client
@@ -50,7 +50,7 @@ def create_app(
 
     return Starlette(
         routes=[*accounts.routes, *threads.routes, *messages.routes, *admin.routes,
-                *mqtt_hooks.routes, *health.routes],
+                *mqtt_hooks.routes, *presence.routes, *health.routes],
         lifespan=lifespan,
         exception_handlers={
             MqimError: handle_mqim_error,

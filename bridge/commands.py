@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from models.errors import InvalidParameterError, MqimError
 from models.message import MessageContent
 
-SUPPORTED_OPS = ("send", "typing", "read")
+SUPPORTED_OPS = ("send", "typing", "read", "presence")
 # Named by DESIGN.md but served by later releases: refused with a clear message, not "unknown".
-PLANNED_OPS = ("delivered", "react", "unreact", "unsend", "presence")
+PLANNED_OPS = ("delivered", "react", "unreact", "unsend")
 
 
 class CommandError(Exception):
@@ -47,9 +47,17 @@ class ReadCommand(_Command):
     seq: Annotated[StrictInt, Field(ge=0)]
 
 
-Command = SendCommand | TypingCommand | ReadCommand
-_BY_OP: dict[str, type[SendCommand] | type[TypingCommand] | type[ReadCommand]] = {
+class PresenceCommand(_Command):
+    """Also what a client sets as its will, so a killed client goes offline."""
+
+    op: Literal["presence"]
+    status: Literal["online", "idle", "offline"]
+
+
+Command = SendCommand | TypingCommand | ReadCommand | PresenceCommand
+_BY_OP: dict[str, type[Command]] = {
     "send": SendCommand, "typing": TypingCommand, "read": ReadCommand,
+    "presence": PresenceCommand,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from bridge.commands import (
     Command,
     CommandError,
+    PresenceCommand,
     ReadCommand,
     SendCommand,
     TypingCommand,
@@ -23,6 +24,7 @@ from broker.publisher import EventPublisher, publish_all
 from broker.topics import TopicScheme
 from models.errors import MqimError
 from models.message import Appended, append_messages
+from models.presence import presence_audience, set_presence
 from models.readstate import mark_read
 from models.thread import check_member
 
@@ -62,7 +64,7 @@ class BatchHandler:
         """Process a batch in arrival order of its effects; raises only on infrastructure faults."""
         replies: list[Event] = []
         sends: list[tuple[Uplink, SendCommand]] = []
-        others: list[tuple[Uplink, TypingCommand | ReadCommand]] = []
+        others: list[tuple[Uplink, TypingCommand | ReadCommand | PresenceCommand]] = []
         for uplink in uplinks:
             try:
                 command: Command = parse_command(uplink.payload, self._max_payload_bytes)
@@ -83,6 +85,8 @@ class BatchHandler:
                     ephemeral.append(await self._typing(uplink.sender_id, command))
                     if command.req:
                         replies.append(self._reply(uplink.sender_id, ack_event(command.req, {})))
+                elif isinstance(command, PresenceCommand):
+                    ephemeral += await self._presence(uplink.sender_id, command, replies)
                 else:
                     await self._read(uplink.sender_id, command, replies)
             except MqimError as exc:
@@ -125,6 +129,20 @@ class BatchHandler:
             "type": "typ", "thread_id": command.thread_id, "from": sender_id,
             "is_typing": command.is_typing,
         })
+
+    async def _presence(
+        self, sender_id: str, command: PresenceCommand, replies: list[Event]
+    ) -> list[Event]:
+        state = await set_presence(sender_id, command.status)
+        if command.req is not None:
+            replies.append(self._reply(sender_id, ack_event(command.req, {
+                "status": state.status.value})))
+        if not state.changed:
+            return []
+        threads, friends = await presence_audience(sender_id)
+        event = state.event()
+        return [(self._scheme.thread(t), event) for t in threads] + [
+            (self._scheme.user(f), event) for f in friends]
 
     async def _read(self, sender_id: str, command: ReadCommand, replies: list[Event]) -> None:
         mark = await mark_read(sender_id, command.thread_id, command.seq)

@@ -31,6 +31,7 @@ from amqtt.utils import format_client_message, gen_client_id
 from broker.acl import Directory
 from broker.client import service_endpoint
 from broker.errors import BrokerError, PortInUseError
+from broker.plugins import ConnectionRegistry
 from broker.topics import TopicScheme
 from config import Settings
 
@@ -43,8 +44,9 @@ SESSION_EXPIRY_SECONDS = 24 * 3600
 class MqimBroker(Broker):
     """amqtt's Broker with the fixes that need its internals (pinned amqtt==0.12.1)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], connections: ConnectionRegistry) -> None:
         super().__init__(config)
+        self._connections = connections
         # Sessions authenticated early, so amqtt's own check is not repeated. Keyed by id() but
         # holding the object, so an id can never be reused by another session meanwhile.
         self._authenticated_early: dict[int, Session] = {}
@@ -112,6 +114,28 @@ class MqimBroker(Broker):
             session.keep_alive += delay
         return handler, session
 
+    async def kick_session(self, session_id: str) -> int:
+        """Close the connections of one login session (it ended); returns how many."""
+        return await self._close_clients(self._connections.of_session(session_id))
+
+    async def kick_user(self, username: str) -> int:
+        """Close every connection of a user (banned, deleted)."""
+        return await self._close_clients(self._connections.of_user(username))
+
+    async def _close_clients(self, client_ids: list[str]) -> int:
+        closed = 0
+        for client_id in client_ids:
+            session, handler = self._sessions.get(client_id, (None, None))
+            if session is None or handler is None or handler.writer is None:
+                continue
+            # Closing the socket lets amqtt's own loop see the end, as if the client dropped
+            # (its will is sent: a kicked device goes offline).
+            await handler.writer.close()
+            closed += 1
+        if closed:
+            logger.info("closed %d connection(s): %s", closed, ", ".join(client_ids))
+        return closed
+
     async def _authenticate(self, session: Session, listener: ListenerConfig) -> bool:
         if self._authenticated_early.pop(id(session), None) is session:
             return True
@@ -145,12 +169,15 @@ class MqimBroker(Broker):
         return bool(keep)
 
 
-def broker_config(settings: Settings, directory: Directory) -> dict[str, Any]:
+def broker_config(
+    settings: Settings, directory: Directory, connections: ConnectionRegistry
+) -> dict[str, Any]:
     endpoint = service_endpoint(settings)
     plugin_config = {
         "directory": directory,
         "scheme": TopicScheme(settings.topic_prefix),
         "service_credentials": {endpoint.username: endpoint.password},
+        "connections": connections,
     }
     listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": str(settings.mqtt)}}
     if settings.mqtt_ws is not None:
@@ -168,7 +195,8 @@ def broker_config(settings: Settings, directory: Directory) -> dict[str, Any]:
 @asynccontextmanager
 async def embedded_broker(settings: Settings, directory: Directory) -> AsyncIterator[MqimBroker]:
     """Run the embedded broker for the duration of the block."""
-    broker = MqimBroker(broker_config(settings, directory))
+    connections = ConnectionRegistry()
+    broker = MqimBroker(broker_config(settings, directory, connections), connections)
     try:
         await broker.start()
     except (AmqttBrokerError, OSError) as exc:

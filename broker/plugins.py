@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from amqtt.broker import BrokerContext
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
@@ -30,12 +31,33 @@ _ACTIONS = {
 }
 
 
+class ConnectionRegistry:
+    """Which user and login session each connected client id belongs to, so that ending a
+    session or banning a user can close exactly those connections."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, tuple[str, str | None]] = {}
+
+    def add(self, client_id: str, username: str, session_id: str | None) -> None:
+        self._clients[client_id] = (username, session_id)
+
+    def discard(self, client_id: str) -> None:
+        self._clients.pop(client_id, None)
+
+    def of_session(self, session_id: str) -> list[str]:
+        return [c for c, (_, sid) in self._clients.items() if sid == session_id]
+
+    def of_user(self, username: str) -> list[str]:
+        return [c for c, (user, _) in self._clients.items() if user == username]
+
+
 @dataclass
 class PluginConfig:
     directory: Any = None  # a broker.acl.Directory
     scheme: Any = field(default_factory=TopicScheme)
     # username -> password of service accounts (the bridge); they may use any topic.
     service_credentials: Mapping[str, str] = field(default_factory=dict)
+    connections: Any = field(default_factory=ConnectionRegistry)
 
 
 def owns_client_id(username: str, client_id: str) -> bool:
@@ -77,7 +99,23 @@ class MqimAuthPlugin(BaseAuthPlugin):
             if not allowed or session.will_retain:
                 logger.info("refused %r: will on %r is not allowed", username, session.will_topic)
                 return False
+        registry: ConnectionRegistry = config.connections
+        registry.add(session.client_id or "", username, _session_of(password))
         return True
+
+    async def on_broker_client_disconnected(self, *, client_id: str, **_: object) -> None:
+        registry: ConnectionRegistry = self.config.connections
+        registry.discard(client_id)
+
+
+def _session_of(token: str) -> str | None:
+    """The `sid` claim of an access token that the directory has already verified."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return None
+    sid = claims.get("sid")
+    return sid if isinstance(sid, str) else None
 
 
 class MqimAclPlugin(BaseTopicPlugin):

@@ -96,20 +96,3 @@ async def open_database(settings: Settings) -> AsyncIterator[None]:
     finally:
         await connections.close_all()
 
-
-async def truncate_all_models() -> None:
-    """Delete every row (tests only): children first, so foreign keys hold."""
-    from models.aclrule import AclRule
-    from models.friend import Block, FriendRequest, Friendship
-    from models.friendgroup import FriendGroup, FriendGroupMember
-    from models.presence import Presence
-    from models.verification import VerificationCode
-    from models.message import Message
-    from models.session import LoginSession
-    from models.thread import Member, Thread
-    from models.user import User
-
-    for model in (Message, Member, Thread, LoginSession, AclRule, FriendGroupMember,
-                  FriendGroup, Friendship, FriendRequest, Block, VerificationCode, Presence,
-                  User):
-        await model.all().delete()

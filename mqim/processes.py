@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiomqtt
@@ -14,9 +14,9 @@ import uvicorn
 
 from api.app import create_app
 from bridge.runner import run_bridge
-from broker.acl import AccessSync
+from broker.acl import AccessSync, ExtraRule
 from broker.client import service_client
-from broker.embedded import embedded_broker
+from broker.embedded import MqimBroker, embedded_broker
 from broker.mosquitto_control import MosquittoControl
 from config import Settings
 from models.db import open_database
@@ -25,6 +25,28 @@ from mqim.directory import ModelDirectory
 from mqim.ports import ensure_free
 
 logger = logging.getLogger(__name__)
+
+
+class EmbeddedAccess:
+    """AccessSync of `mqim serve` with the embedded broker: the directory's caches follow
+    membership and rule changes; ended sessions and bans close live connections at once."""
+
+    def __init__(self, directory: ModelDirectory, broker: MqimBroker) -> None:
+        self._directory = directory
+        self._broker = broker
+
+    async def membership_changed(self, thread_id: str, member_ids: Sequence[str]) -> None:
+        await self._directory.membership_changed(thread_id, member_ids)
+
+    async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
+        _ = await self._broker.kick_session(session_id)
+
+    async def user_banned(self, user_id: str, banned: bool) -> None:
+        if banned:
+            _ = await self._broker.kick_user(user_id)
+
+    async def rules_changed(self, rules: Sequence[ExtraRule]) -> None:
+        await self._directory.rules_changed(rules)
 
 
 def pushes_to_mosquitto(settings: Settings) -> bool:

@@ -19,12 +19,13 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from bridge.runner import run_bridge
+from broker.acl import AccessSync
 from broker.embedded import embedded_broker
 from config import Settings
 from models.db import describe_database, open_database
 from mqim.directory import ModelDirectory
 from mqim.ports import ensure_free
-from mqim.processes import access_sync, bridge_sync
+from mqim.processes import EmbeddedAccess, access_sync, bridge_sync
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,12 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(open_database(settings))
         directory = ModelDirectory(settings.jwt_secret, cache=settings.embedded_broker)
+        access: AccessSync
         if settings.embedded_broker:
-            await stack.enter_async_context(embedded_broker(settings, directory))
-        access = await stack.enter_async_context(access_sync(settings, directory))
+            broker = await stack.enter_async_context(embedded_broker(settings, directory))
+            access = EmbeddedAccess(directory, broker)
+        else:
+            access = await stack.enter_async_context(access_sync(settings, directory))
 
         ready = asyncio.Event()
         sync_acl = bridge_sync(settings)

@@ -148,3 +148,32 @@ async def barrier(client: aiomqtt.Client, settings: Settings, account: Account,
     await client.publish(f"{settings.topic_prefix}/up/{account.user_id}",
                          json.dumps({"op": "noop", "req": req}), qos=1)
     await next_event(client, lambda t, e: e.get("req") == req, seen=seen)
+
+
+def _mqtt_string(value: bytes) -> bytes:
+    return len(value).to_bytes(2, "big") + value
+
+
+async def connect_with_will_then_drop(
+    settings: Settings, account: Account, will_topic: str, will_payload: bytes, *,
+    retain: bool = False,
+) -> int:
+    """A hand-built MQTT 3.1.1 CONNECT with a will, then the socket is dropped without a
+    DISCONNECT, which is what makes a broker send the will. Returns the CONNACK return code."""
+    flags = 0x80 | 0x40 | 0x04 | 0x08 | 0x02 | (0x20 if retain else 0)  # user, pass, will QoS 1
+    payload = b"".join(_mqtt_string(part.encode() if isinstance(part, str) else part) for part in (
+        f"{account.user_id}:will", will_topic, will_payload, account.user_id, account.token))
+    body = _mqtt_string(b"MQTT") + bytes([4, flags]) + (60).to_bytes(2, "big") + payload
+    length, remaining = b"", len(body)
+    while True:
+        byte, remaining = remaining % 128, remaining // 128
+        length += bytes([byte | (0x80 if remaining else 0)])
+        if not remaining:
+            break
+    reader, writer = await asyncio.open_connection(settings.mqtt.host, settings.mqtt.port)
+    writer.write(b"\x10" + length + body)
+    await writer.drain()
+    async with asyncio.timeout(10):
+        connack = await reader.read(4)
+    writer.transport.abort()  # no DISCONNECT: an abnormal end, so the will is due
+    return connack[3] if len(connack) == 4 else -1

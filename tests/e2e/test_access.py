@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.helpers import (
-    Account,
     barrier,
+    connect_with_will_then_drop,
     create_group,
     granted,
     mqtt_session,
@@ -116,35 +116,6 @@ async def test_connect_needs_a_live_token_of_that_user(
     assert await connect_refused(server, username=alice.user_id, password=alice.token)
 
 
-def _mqtt_string(value: bytes) -> bytes:
-    return len(value).to_bytes(2, "big") + value
-
-
-async def connect_with_will_then_drop(
-    server: Stack, account: Account, will_topic: str, will_payload: bytes, *, retain: bool
-) -> int:
-    """A hand-built MQTT 3.1.1 CONNECT with a will, then the socket is dropped without a
-    DISCONNECT, which is what makes a broker send the will. Returns the CONNACK return code."""
-    flags = 0x80 | 0x40 | 0x04 | 0x08 | 0x02 | (0x20 if retain else 0)  # user, pass, will QoS 1
-    payload = b"".join(_mqtt_string(part.encode() if isinstance(part, str) else part) for part in (
-        f"{account.user_id}:will", will_topic, will_payload, account.user_id, account.token))
-    body = _mqtt_string(b"MQTT") + bytes([4, flags]) + (60).to_bytes(2, "big") + payload
-    length, remaining = b"", len(body)
-    while True:
-        byte, remaining = remaining % 128, remaining // 128
-        length += bytes([byte | (0x80 if remaining else 0)])
-        if not remaining:
-            break
-    reader, writer = await asyncio.open_connection(server.settings.mqtt.host,
-                                                   server.settings.mqtt.port)
-    writer.write(b"\x10" + length + body)
-    await writer.drain()
-    async with asyncio.timeout(10):
-        connack = await reader.read(4)
-    writer.transport.abort()  # no DISCONNECT: an abnormal end, so the will is due
-    return connack[3] if len(connack) == 4 else -1
-
-
 @pytest.mark.parametrize("target", ["other-uplink", "thread", "own-uplink-retained"])
 async def test_will_outside_own_uplink_never_reaches_anyone(
     server: Stack, http: httpx.AsyncClient, target: str
@@ -163,9 +134,9 @@ async def test_will_outside_own_uplink_never_reaches_anyone(
     async with mqtt_session(server.settings, bob) as b:
         await b.subscribe(f"{prefix}/t/{thread_id}", qos=1)
         await b.subscribe(f"{prefix}/u/{bob.user_id}", qos=1)
-        code = await connect_with_will_then_drop(
-            server, alice, topic, json.dumps({**forged, "body": "forged by a will"}).encode(),
-            retain=retain)
+        will = json.dumps({**forged, "body": "forged by a will"}).encode()
+        code = await connect_with_will_then_drop(server.settings, alice, topic, will,
+                                                 retain=retain)
         seen: list[tuple[str, dict[str, Any]]] = []
         await barrier(b, server.settings, bob, seen)
     if server.settings.embedded_broker:

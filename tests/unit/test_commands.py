@@ -30,6 +30,7 @@ def test_valid_commands_parse() -> None:
         (b'{"op": "dance", "req": "r"}', "r", "unknown op"),
         (b'{"req": "r"}', "r", "unknown op"),
         (b'{"op": "unsend", "req": "r"}', "r", "not supported by this server yet"),
+        (b'{"op": "presence", "req": "r", "status": "away"}', "r", "status"),
         (b'{"op": "send", "req": "r", "thread_id": "t"}', "r", "client_msg_id"),
         (b'{"op": "read", "req": "r", "thread_id": "t", "seq": "3"}', "r", "seq"),
         (b'{"op": "typing", "req": 7, "thread_id": "t"}', None, "req"),
