@@ -63,13 +63,15 @@ _MIGRATION_LOCK = 0x6D71696D
 
 
 @asynccontextmanager
-async def _migration_lock(url: str) -> AsyncIterator[None]:
+async def advisory_lock(url: str, key: int) -> AsyncIterator[None]:
+    """Serialise a task across processes sharing a PostgreSQL database (a no-op on SQLite,
+    whose single writer and single-process deployments need none)."""
     if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
-        yield  # SQLite: the file's write lock already serialises writers
+        yield
         return
     conn = await asyncpg.connect(url.replace("asyncpg://", "postgresql://", 1))
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("SELECT pg_advisory_lock($1)", key)
         yield
     finally:
         await conn.close()  # also releases the lock
@@ -79,7 +81,7 @@ async def migrate_database(
     settings: Settings, progress: Callable[[str, str, str], object] | None = None
 ) -> None:
     """Apply every migration not yet applied; safe to run from several processes at once."""
-    async with _migration_lock(settings.db_url):
+    async with advisory_lock(settings.db_url, _MIGRATION_LOCK):
         await migrate(config=tortoise_config(settings.db_url), progress=progress)
     await connections.close_all()
 

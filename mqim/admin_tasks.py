@@ -42,7 +42,15 @@ async def init_mosquitto(settings: Settings) -> int:
     say(f"building mqim's Mosquitto plugin into {out} ...")
     plugin = build_plugin(out)
     say(f"  {plugin}")
-    say(f"JWT secret (verified by the plugin): {settings.data_dir / 'jwt-secret'}")
+    secret_file = settings.data_dir / "jwt-secret"
+    if not secret_file.exists():  # MQIM_JWT_SECRET was given: the plugin reads it from a file
+        secret_file.write_text(settings.jwt_secret + "\n", encoding="utf-8")
+        secret_file.chmod(0o600)
+    elif secret_file.read_text(encoding="utf-8").strip() != settings.jwt_secret:
+        say(f"error: {secret_file} holds another secret than MQIM_JWT_SECRET; the plugin would "
+            "refuse every token. Remove one of them.")
+        return 1
+    say(f"JWT secret (verified by the plugin): {secret_file}")
     password = derive_service_password(settings.jwt_secret, settings.bridge_username)
     say("Start Mosquitto from the repository root with:  mosquitto -c mosquitto.conf")
     say("Then point the API and bridges at it, e.g.:")
@@ -56,8 +64,8 @@ async def acl(
     scheme = TopicScheme(settings.topic_prefix)
     async with open_database(settings):
         if action == "sync":
-            if settings.embedded_broker:
-                say("the embedded broker reads the database directly: nothing to sync")
+            if settings.embedded_broker or settings.broker_kind == "hooks":
+                say("this broker asks mqim on each check: nothing to sync")
                 return 0
             async with mosquitto_control(settings, "cli") as control:
                 counts = await sync_mosquitto(control, settings, force=True)

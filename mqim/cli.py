@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Apply the schema migrations that the database has not seen yet (also done, "
             "harmlessly, at every start).")
     acl = command("acl", "inspect or push broker access rules",
-                  "'show USER' lists a user's effective broker ACL; 'check USER TOPIC read|write' "
+                  "'show USER' lists a user's effective broker ACL; 'check USER TOPIC "
+                  "read|write|subscribe' "
                   "evaluates one access; 'sync' pushes the whole state to Mosquitto's plugin.")
     acl.add_argument("action", choices=("show", "check", "sync"))
     acl.add_argument("user", nargs="?", help="user id (show, check)")

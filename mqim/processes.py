@@ -17,14 +17,16 @@ from bridge.runner import run_bridge
 from broker.acl import AccessSync, ExtraRule
 from broker.client import service_client
 from broker.embedded import MqimBroker, embedded_broker
-from broker.mosquitto_control import MosquittoControl
+from broker.mosquitto_control import ControlError, MosquittoControl
 from config import Settings
-from models.db import open_database
+from models.db import advisory_lock, open_database
 from mqim.acl_sync import sync_mosquitto
 from mqim.directory import ModelDirectory
 from mqim.ports import ensure_free
 
 logger = logging.getLogger(__name__)
+
+ACL_SYNC_LOCK = 0x6D71696E  # "mqin": names the broker-ACL sync among advisory locks
 
 
 class EmbeddedAccess:
@@ -60,13 +62,70 @@ async def mosquitto_control(settings: Settings, name: str) -> AsyncIterator[Mosq
         yield control
 
 
+class ReconnectingControl:
+    """The API's AccessSync towards Mosquitto's plugin, surviving broker restarts.
+
+    A control connection lost (the broker restarted) is re-opened on the next change, which is
+    then sent again. The restarted plugin starts empty; the bridge workers re-sync it, and this
+    change, sent live, wins over the sync's older data (see broker/mosquitto_control.py).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._stack = AsyncExitStack()
+        self._control: MosquittoControl | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> ReconnectingControl:
+        await self._reopen()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    async def _reopen(self) -> MosquittoControl:
+        await self._stack.aclose()
+        self._stack = AsyncExitStack()
+        self._control = await self._stack.enter_async_context(
+            mosquitto_control(self._settings, "api"))
+        return self._control
+
+    async def _send(self, call: Callable[[MosquittoControl], Awaitable[None]]) -> None:
+        control = self._control
+        if control is not None:
+            try:
+                await call(control)
+                return
+            except ControlError as exc:
+                logger.warning("control connection failed (%s); reconnecting", exc)
+        async with self._lock:
+            if self._control is control:  # nobody reconnected meanwhile
+                control = await self._reopen()
+            else:
+                control = self._control
+        assert control is not None  # noqa: S101  # set by _reopen
+        await call(control)
+
+    async def membership_changed(self, thread_id: str, member_ids: Sequence[str]) -> None:
+        await self._send(lambda c: c.membership_changed(thread_id, member_ids))
+
+    async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
+        await self._send(lambda c: c.session_ended(user_id, session_id, until))
+
+    async def user_banned(self, user_id: str, banned: bool) -> None:
+        await self._send(lambda c: c.user_banned(user_id, banned))
+
+    async def rules_changed(self, rules: Sequence[ExtraRule]) -> None:
+        await self._send(lambda c: c.rules_changed(rules))
+
+
 @asynccontextmanager
 async def access_sync(settings: Settings, directory: ModelDirectory) -> AsyncIterator[AccessSync]:
     """Where committed access changes go: the directory's cache, or Mosquitto's plugin."""
     if not pushes_to_mosquitto(settings):
         yield directory
         return
-    async with mosquitto_control(settings, "api") as control:
+    async with ReconnectingControl(settings) as control:
         yield control
 
 
@@ -75,7 +134,10 @@ def bridge_sync(settings: Settings) -> Callable[[aiomqtt.Client], Awaitable[None
 
     async def on_ready(client: aiomqtt.Client) -> None:
         if pushes_to_mosquitto(settings):
-            async with mosquitto_control(settings, "sync") as control:
+            # Workers that (re)connect together take turns; the later ones find it ready.
+            async with advisory_lock(settings.db_url, ACL_SYNC_LOCK), mosquitto_control(
+                settings, "sync"
+            ) as control:
                 await sync_mosquitto(control, settings)
 
     return on_ready

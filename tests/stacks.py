@@ -55,15 +55,18 @@ async def postgres_database() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def mosquitto_for(settings: Settings, workdir: Path) -> AsyncIterator[tuple[int, int]]:
-    """Mosquitto from the repo's mosquitto.conf, verifying `settings`' JWTs; yields its ports."""
+async def mosquitto_for(
+    settings: Settings, workdir: Path, ports: tuple[int, int] | None = None
+) -> AsyncIterator[tuple[int, int]]:
+    """Mosquitto from the repo's mosquitto.conf, verifying `settings`' JWTs; yields its ports
+    (fresh ones unless `ports` is given, e.g. to restart it where clients expect it)."""
     plugin = build_plugin(workdir / "plugin")
     secret_file = workdir / "jwt-secret"
     secret_file.write_text(settings.jwt_secret + "\n", encoding="utf-8")
     secret_file.chmod(0o600)
     data_dir = workdir / "mosquitto-data"
     data_dir.mkdir(exist_ok=True)
-    port, ws_port = free_port(), free_port()
+    port, ws_port = ports or (free_port(), free_port())
     conf = render_mosquitto_conf(
         (REPO_ROOT / "mosquitto.conf").read_text(encoding="utf-8"),
         tcp_port=port, ws_port=ws_port, data_dir=data_dir, plugin_path=plugin,

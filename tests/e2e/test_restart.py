@@ -81,3 +81,40 @@ async def test_restart_keeps_everything(tmp_path: Path, mode: str) -> None:
                 # The republished duplicate (seq 2), then the new message (seq 3).
                 event = await next_event(a, lambda t, e: e.get("seq") == 3)
             assert event["body"] == "next"
+
+
+async def test_mosquitto_restart_under_a_running_server(tmp_path: Path) -> None:
+    """The broker restarts, mqim does not: the bridge re-syncs the empty plugin, and the API's
+    control connection comes back for the next change (a new member can subscribe)."""
+    import asyncio
+
+    import aiomqtt
+
+    base = make_settings(tmp_path)
+    async with AsyncExitStack() as outer:
+        db_url = await outer.enter_async_context(postgres_database())
+        broker = AsyncExitStack()
+        ports = await broker.enter_async_context(mosquitto_for(base, tmp_path))
+        settings = external_broker_settings(base, *ports, database_url=db_url)
+        await outer.enter_async_context(serve_process(settings, tmp_path / "mqim.log"))
+        http = await outer.enter_async_context(
+            httpx.AsyncClient(base_url=f"http://{settings.http}"))
+        alice, bob = await register(http), await register(http)
+        thread_id = await create_group(http, alice)
+        await broker.aclose()  # Mosquitto goes down ...
+        outer.push_async_callback(broker.aclose)
+        _ = await broker.enter_async_context(mosquitto_for(base, tmp_path, ports))  # ... and back
+        async with asyncio.timeout(30):
+            while True:  # logins are turned away until the bridge has re-synced the plugin
+                try:
+                    async with mqtt_session(settings, alice, timeout=2):
+                        break
+                except aiomqtt.MqttError:
+                    await asyncio.sleep(0.2)  # polling for readiness, not synchronising
+        # Only now, after the re-sync, the change: it must travel over the API's connection.
+        added = await http.post(f"/api/threads/{thread_id}/members", headers=alice.auth,
+                                json={"user_ids": [bob.user_id]})
+        assert added.status_code == 200, added.text
+        async with mqtt_session(settings, bob) as b:
+            result = await b.subscribe(f"{settings.topic_prefix}/t/{thread_id}", qos=1)
+        assert granted(result) == [1]
