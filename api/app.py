@@ -11,7 +11,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
-from api.routes import accounts, admin, health, messages, mqtt_hooks, presence, threads
+from api.mailer import build_mailer
+from api.routes import (
+    accounts,
+    admin,
+    friends,
+    health,
+    me,
+    messages,
+    mqtt_hooks,
+    presence,
+    threads,
+    users,
+)
 from api.state import ApiState
 from broker.acl import AccessSync, Directory
 from broker.client import service_client
@@ -45,12 +57,13 @@ def create_app(
                     ServicePublisher(lambda: service_client(settings, client_id))
                 )
             state = ApiState(settings, events, access, TopicScheme(settings.topic_prefix),
-                             directory)
+                             directory, build_mailer(settings))
             yield {"api": state}
 
     return Starlette(
-        routes=[*accounts.routes, *threads.routes, *messages.routes, *admin.routes,
-                *mqtt_hooks.routes, *presence.routes, *health.routes],
+        routes=[*accounts.routes, *me.routes, *threads.routes, *messages.routes, *admin.routes,
+                *users.routes, *friends.routes, *mqtt_hooks.routes, *presence.routes,
+                *health.routes],
         lifespan=lifespan,
         exception_handlers={
             MqimError: handle_mqim_error,

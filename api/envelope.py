@@ -14,6 +14,7 @@ from models.errors import (
     AuthError,
     ConflictError,
     ForbiddenError,
+    MailFailedError,
     MqimError,
     NotFoundError,
     RateLimitedError,
@@ -29,6 +30,7 @@ _STATUS: list[tuple[type[MqimError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (RateLimitedError, 429),
+    (MailFailedError, 502),
     (MqimError, 400),
 ]
 _HTTP_CODES = {404: (1005, "not_found"), 405: (1001, "method_not_allowed")}

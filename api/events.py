@@ -7,7 +7,7 @@ it is logged, not returned as an error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.state import ApiState
@@ -16,6 +16,7 @@ from broker.publisher import publish_all
 from models.clock import utcnow
 from models.membership import MembershipChange
 from models.thread import member_ids
+from models.user import User
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,36 @@ async def announce_session_end(state: ApiState, user_id: str, session_id: str) -
         await state.access.session_ended(user_id, session_id, until)
     except BrokerError as exc:
         logger.error("session %s ended, but the broker was not told: %s", session_id, exc)
+
+
+async def kick(state: ApiState, user_id: str, session_ids: Sequence[str], reason: str) -> None:
+    """Tell the devices of ended sessions why, then the broker, which closes their connections.
+
+    The `kicked` event goes first, on `{prefix}/u/{user}`, so the device still connected there
+    reads it before the broker drops it; every device of the user sees it and compares
+    `session_id` with its own.
+    """
+    if not session_ids:
+        return
+    topic = state.scheme.user(user_id)
+    await announce(state, [
+        (topic, {"type": "kicked", "session_id": sid, "reason": reason}) for sid in session_ids
+    ])
+    for sid in session_ids:
+        await announce_session_end(state, user_id, sid)
+
+
+async def announce_user_updated(
+    state: ApiState, user: User, friend_ids: Sequence[str] = ()
+) -> None:
+    """`user_updated` to the user's own devices (with their own view: email, phone) and to each
+    of `friend_ids` (with the public profile)."""
+    events: list[tuple[str, Mapping[str, Any]]] = [
+        (state.scheme.user(user.id), {"type": "user_updated", "user": user.public()})
+    ]
+    public = {"type": "user_updated", "user": user.profile()}
+    events += [(state.scheme.user(fid), public) for fid in friend_ids]
+    await announce(state, events)
 
 
 async def announce_membership(state: ApiState, change: MembershipChange, actor_id: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from starlette.requests import Request
@@ -25,13 +25,18 @@ class RegisterBody(_Body):
     user_id: StrictStr | None = None
     email: StrictStr | None = None
     phone: StrictStr | None = None
-    platform: StrictStr = "web"
+    # A platform name, or a seed platform id 1-5 (models/session.py).
+    platform: StrictStr | StrictInt = "web"
+    # An email verification code (POST /api/auth/verify-code).
+    code: StrictStr | None = None
 
 
 class LoginBody(_Body):
     login: StrictStr
     password: StrictStr
-    platform: StrictStr = "web"
+    platform: StrictStr | StrictInt = "web"
+    # Only to restore a deleted account when MQIM_REQUIRE_EMAIL_CODE is on.
+    code: StrictStr | None = None
 
 
 class RefreshBody(_Body):
@@ -60,6 +65,29 @@ class RuleBody(_Body):
 
 class ReadBody(_Body):
     seq: StrictInt = Field(ge=0)
+
+
+class VerifyCodeBody(_Body):
+    email: StrictStr
+    purpose: Literal["register", "change_email", "restore"]
+
+
+class ProfileBody(_Body):
+    """PATCH /api/me: an absent field stays, null clears it (avatar_url, bio, extra, email)."""
+
+    name: StrictStr | None = None
+    avatar_url: StrictStr | None = None
+    bio: StrictStr | None = None
+    extra: dict[str, Any] | None = None
+    email: StrictStr | None = None
+    password: StrictStr | None = None
+    current_password: StrictStr | None = None
+    code: StrictStr | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The profile fields the client sent, with their values."""
+        editable = ("name", "avatar_url", "bio", "extra", "email", "password")
+        return {name: getattr(self, name) for name in editable if name in self.model_fields_set}
 
 
 async def parse_body(request: Request, model: type[T]) -> T:
@@ -93,3 +121,20 @@ def query_int(request: Request, name: str, *, default: int | None = None,
         bound = f" and at most {maximum}" if maximum is not None else ""
         raise InvalidParameterError(f"{name} must be at least {minimum}{bound}")
     return number
+
+
+class FriendRequestBody(_Body):
+    user_id: StrictStr
+    message: StrictStr = ""
+
+
+class UserRefBody(_Body):
+    user_id: StrictStr
+
+
+class FriendGroupBody(_Body):
+    name: StrictStr
+
+
+class FriendGroupMembersBody(_Body):
+    user_ids: list[StrictStr] = Field(min_length=1, max_length=1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.mailer import Mailer
 from broker.acl import AccessSync, Directory
 from broker.publisher import EventPublisher
 from broker.topics import TopicScheme
@@ -18,3 +19,5 @@ class ApiState:
     scheme: TopicScheme
     # Answers the broker auth hooks (credentials, membership).
     directory: Directory
+    # Sends verification codes (SMTP, or the log in development).
+    mailer: Mailer

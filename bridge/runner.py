@@ -18,7 +18,7 @@ import aiomqtt
 from bridge.handlers import BatchHandler, Uplink
 from bridge.metrics import BATCH_SECONDS, BATCH_SIZE, UPLINKS
 from broker.client import service_client
-from broker.publisher import MqttPublisher
+from broker.publisher import EventPublisher, MqttPublisher
 from broker.topics import TopicKind, TopicScheme
 from config import Settings
 
@@ -35,6 +35,7 @@ async def run_bridge(
     *,
     client_id: str = "mqim-bridge:bridge",
     on_ready: Callable[[aiomqtt.Client], Awaitable[None]] | None = None,
+    publisher: EventPublisher | None = None,
 ) -> None:
     """Run forever (until cancelled), reconnecting with backoff. The database must be open.
 
@@ -42,6 +43,8 @@ async def run_bridge(
     `$share/mqim-bridge/...`, so any number of workers (distinct `client_id`s) split them; the
     embedded amqtt broker has no shared subscriptions, so it gets exactly one bridge.
     `on_ready(client)` runs after every (re)connect and subscribe (uplinks queue meanwhile).
+    Events go out on the bridge's own connection unless a `publisher` is given (the embedded
+    broker's in-process queue, in `mqim serve`).
     """
     scheme = TopicScheme(settings.topic_prefix)
     uplinks = scheme.uplink_filter(None if settings.embedded_broker else SHARE_GROUP)
@@ -57,7 +60,7 @@ async def run_bridge(
                 backoff = BACKOFF_MIN
                 if on_ready is not None:
                     await on_ready(client)
-                await _consume(client, settings, scheme)
+                await _consume(client, settings, scheme, publisher or MqttPublisher(client))
         except* aiomqtt.MqttError as group:
             logger.warning("bridge lost the broker (%s); reconnecting in %.1fs",
                            group.exceptions[0], backoff)
@@ -67,9 +70,11 @@ async def run_bridge(
         backoff = min(backoff * 2, BACKOFF_MAX)
 
 
-async def _consume(client: aiomqtt.Client, settings: Settings, scheme: TopicScheme) -> None:
+async def _consume(
+    client: aiomqtt.Client, settings: Settings, scheme: TopicScheme, publisher: EventPublisher
+) -> None:
     handler = BatchHandler(
-        MqttPublisher(client), scheme, max_payload_bytes=settings.max_payload_bytes,
+        publisher, scheme, max_payload_bytes=settings.max_payload_bytes,
         max_body_chars=settings.max_body_chars,
     )
     queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()

@@ -8,13 +8,14 @@ TOML file named by `MQIM_CONFIG`; generating the JWT secret in the data dir is t
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 PREFIX = "MQIM_"
 # Secrets that appear in examples and must never run a real deployment.
@@ -46,6 +47,28 @@ class BrokerUrl:
 
 
 @dataclass(frozen=True)
+class SmtpUrl:
+    """An SMTP server, parsed from `smtp://user:pass@host:587?starttls=1` or `smtps://...`.
+
+    `smtp://` (default port 587) upgrades with STARTTLS: `starttls=1` requires it, `starttls=0`
+    never tries, and without the parameter it is used when the server offers it. `smtps://`
+    (default port 465) speaks TLS from the first byte.
+    """
+
+    host: str
+    port: int
+    username: str
+    password: str
+    use_tls: bool
+    start_tls: bool | None
+
+    def __str__(self) -> str:  # never shows the password
+        scheme = "smtps" if self.use_tls else "smtp"
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HostPort = HostPort("127.0.0.1", 8000)
     mqtt: HostPort = HostPort("127.0.0.1", 1883)
@@ -73,6 +96,16 @@ class Settings:
     # Shared secret that brokers present to the /api/internal/mqtt/... auth hooks; empty = off.
     mqtt_hook_secret: str = ""
     log_level: str = "info"
+    # Verification-code mail: empty SMTP URL = log the codes instead (development only).
+    smtp_url: str = ""
+    mail_from: str = ""
+    # Registering with an email (and changing it) needs a code sent to that address.
+    require_email_code: bool = False
+    # Least seconds between two codes sent to one address.
+    email_code_interval: int = 60
+    # A deleted account can be restored (by logging in, or registering again with its
+    # password) for this many days; `mqim users purge` removes it after that.
+    restore_window_days: int = 30
 
     @property
     def embedded_broker(self) -> bool:
@@ -85,6 +118,10 @@ class Settings:
     def external_broker(self) -> BrokerUrl:
         """The parsed `broker_url`; only meaningful when not embedded."""
         return parse_broker_url(self.broker_url)
+
+    def smtp(self) -> SmtpUrl | None:
+        """The parsed `smtp_url`, or None when codes are only logged."""
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     def check(self) -> None:
         """Refuse to run with unsafe or inconsistent settings."""
@@ -108,16 +145,32 @@ class Settings:
             raise ConfigError("MQIM_BROKER_KIND must be 'mosquitto' or 'hooks'")
         if self.access_token_ttl <= 0 or self.refresh_token_ttl <= 0:
             raise ConfigError("token lifetimes must be positive")
+        if self.smtp_url:
+            _ = parse_smtp_url(self.smtp_url)
+            if not _MAIL_FROM_RE.match(self.mail_from):
+                raise ConfigError(
+                    "MQIM_MAIL_FROM must be an address such as mqim@example.com "
+                    "when MQIM_SMTP_URL is set"
+                )
+        if self.email_code_interval < 0:
+            raise ConfigError("MQIM_EMAIL_CODE_INTERVAL must be 0 or more seconds")
+        if self.restore_window_days < 0:
+            raise ConfigError("MQIM_RESTORE_WINDOW_DAYS must be 0 or more days")
 
 
 _INT_FIELDS = {
     "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
-    "max_body_chars", "bridge_batch_size",
+    "max_body_chars", "bridge_batch_size", "email_code_interval", "restore_window_days",
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
-    "mqtt_hook_secret", "broker_kind",
+    "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from",
 }
+_BOOL_FIELDS = {"require_email_code"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+# A bare address (no display name): what the mailer puts in From and the SMTP envelope.
+_MAIL_FROM_RE = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]+$")
 
 
 def parse_host_port(value: str, *, name: str) -> HostPort:
@@ -140,6 +193,34 @@ def parse_broker_url(url: str) -> BrokerUrl:
     )
 
 
+def parse_smtp_url(url: str) -> SmtpUrl:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(
+            "MQIM_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 or "
+            f"smtps://user:pass@host:465, got scheme {parts.scheme!r}"
+        )
+    query = dict(parse_qsl(parts.query))
+    unknown = sorted(set(query) - {"starttls"})
+    if unknown:
+        raise ConfigError(f"MQIM_SMTP_URL: unknown parameter(s) {', '.join(unknown)}")
+    use_tls = parts.scheme == "smtps"
+    start_tls: bool | None = None
+    if "starttls" in query:
+        flag = query["starttls"].lower()
+        if use_tls or flag not in _TRUE | _FALSE:
+            raise ConfigError("MQIM_SMTP_URL: starttls=1 or starttls=0, and only with smtp://")
+        start_tls = flag in _TRUE
+    try:
+        port = parts.port or (465 if use_tls else 587)
+    except ValueError as exc:
+        raise ConfigError(f"MQIM_SMTP_URL has a bad port: {exc}") from exc
+    return SmtpUrl(
+        host=parts.hostname, port=port, username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""), use_tls=use_tls, start_tls=start_tls,
+    )
+
+
 def _convert(key: str, value: Any) -> Any:
     if key in ("http", "mqtt"):
         return parse_host_port(str(value), name=f"{PREFIX}{key.upper()}")
@@ -157,6 +238,13 @@ def _convert(key: str, value: Any) -> Any:
             raise ConfigError(f"{PREFIX}{key.upper()} must be an integer, got {value!r}") from exc
     if key in _STR_FIELDS:
         return str(value)
+    if key in _BOOL_FIELDS:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise ConfigError(f"{PREFIX}{key.upper()} must be true or false, got {value!r}")
+        return text in _TRUE
     raise ConfigError(f"unknown setting {key!r}")
 
 

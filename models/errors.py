@@ -5,12 +5,15 @@ adapter and the MQTT bridge report the same failure the same way. They know noth
 
     MqimError
     ├── InvalidParameterError (1001) ── ContentInvalidError (4003)
-    ├── ForbiddenError (1004) ── NotAMemberError (3003), NotOwnerError (3006), NotAdminError (3007)
+    ├── ForbiddenError (1004) ── NotAMemberError (3003), NotOwnerError (3006), NotAdminError (3007),
+    │                            BlockedError (1009)
     ├── NotFoundError (1005) ── UserNotFoundError (2006), ThreadNotFoundError (3001),
     │                           MessageNotFoundError (4001)
     ├── AuthError ── TokenInvalidError (2001), TokenExpiredError (2002), LoginFailedError (2005),
     │                AccountBannedError (2009)
-    ├── ConflictError ── UserExistsError (2007), AlreadyMemberError (3005)
+    ├── ConflictError ── UserExistsError (2007), AlreadyMemberError (3005),
+    │                    AlreadyFriendsError (1007), AlreadyExistsError (1010),
+    │                    RequestExistsError (1011)
     └── RateLimitedError (1006)
 """
 
@@ -37,6 +40,12 @@ class ErrorCode(StrEnum):
     NOT_ADMIN = "not_admin"
     MESSAGE_NOT_FOUND = "message_not_found"
     CONTENT_INVALID = "content_invalid"
+    MAIL_FAILED = "mail_failed"
+    CODE_INVALID = "code_invalid"
+    ALREADY_FRIENDS = "already_friends"
+    REQUEST_EXISTS = "request_exists"
+    BLOCKED = "blocked"
+    ALREADY_EXISTS = "already_exists"
 
 
 class MqimError(Exception):
@@ -82,6 +91,14 @@ class NotOwnerError(ForbiddenError):
 class NotAdminError(ForbiddenError):
     code = ErrorCode.NOT_ADMIN
     number = 3007
+
+
+class BlockedError(ForbiddenError):
+    """One of two users blocked the other: no friend request, no new direct thread, and no
+    message in their direct thread (group threads are unaffected)."""
+
+    code = ErrorCode.BLOCKED
+    number = 1009
 
 
 class NotFoundError(MqimError):
@@ -158,3 +175,36 @@ class UserExistsError(ConflictError):
 class AlreadyMemberError(ConflictError):
     code = ErrorCode.ALREADY_MEMBER
     number = 3005
+
+
+class AlreadyFriendsError(ConflictError):
+    code = ErrorCode.ALREADY_FRIENDS
+    number = 1007
+
+
+class RequestExistsError(ConflictError):
+    """A friend request from the same sender to the same user is still pending."""
+
+    code = ErrorCode.REQUEST_EXISTS
+    number = 1011
+
+
+class AlreadyExistsError(ConflictError):
+    """A named thing already exists: a friend group of that name, a friend already in a group."""
+
+    code = ErrorCode.ALREADY_EXISTS
+    number = 1010
+
+
+class MailFailedError(MqimError):
+    """The mail server refused or could not be reached; nothing was delivered (HTTP 502)."""
+
+    code = ErrorCode.MAIL_FAILED
+    number = 1008
+
+
+class CodeInvalidError(MqimError):
+    """A verification code that does not match, has expired, was used, or had too many tries."""
+
+    code = ErrorCode.CODE_INVALID
+    number = 2010

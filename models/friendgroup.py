@@ -1,10 +1,24 @@
-"""Friend groups (the seeds' 分组): named lists of one's friends (tables)."""
+"""Friend groups (the seeds' 分组): named lists of one's friends, the tables and the operations.
+
+Rules: a group belongs to one owner, who alone sees or changes it (to anyone else it does not
+exist: 404, not 403). Its name is 1-30 characters and unique among the owner's groups. It holds
+only the owner's friends, each at most once; when a friendship ends, each user leaves the other's
+groups (`do_drop_from_groups`, called by `models.friend`). Deleting a group ends no friendship.
+"""
 
 from __future__ import annotations
 
-from tortoise import fields
-from tortoise.models import Model
+from collections.abc import Sequence
+from typing import Any, cast
 
+from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from models.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from models.friend import PK_MAX, friend_ids_among, lock_users, user_summary
 from models.user import User
 
 GROUP_NAME_MAX = 30
@@ -39,3 +53,155 @@ class FriendGroupMember(Model):
     class Meta:
         table = "friend_group_member"
         unique_together = (("group", "friend"),)
+
+
+def check_group_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > GROUP_NAME_MAX:
+        raise InvalidParameterError(f"name must be 1 to {GROUP_NAME_MAX} characters")
+    return name
+
+
+def group_info(group: FriendGroup, member_count: int) -> dict[str, Any]:
+    return {"id": group.id, "name": group.name, "member_count": member_count,
+            "created_at": group.created_at.isoformat()}
+
+
+async def _own_group(owner_id: str, group_id: int, conn: BaseDBAsyncClient | None = None
+                     ) -> FriendGroup:
+    """The owner's group. Another user's group is "not found" too, so ids reveal nothing."""
+    group = (await FriendGroup.filter(id=group_id, owner_id=owner_id).using_db(conn).first()
+             if 0 < group_id <= PK_MAX else None)
+    if group is None:
+        raise NotFoundError(f"friend group {group_id} not found")
+    return group
+
+
+async def _check_name_free(owner_id: str, name: str, conn: BaseDBAsyncClient) -> None:
+    if await FriendGroup.filter(owner_id=owner_id, name=name).using_db(conn).exists():
+        raise AlreadyExistsError(f"you already have a friend group named {name!r}")
+
+
+async def _count_members(group_ids: list[int]) -> dict[int, int]:
+    rows = await FriendGroupMember.filter(group_id__in=group_ids).values_list(
+        "group_id", flat=True)
+    counts: dict[int, int] = dict.fromkeys(group_ids, 0)
+    for group_id in rows:
+        counts[cast(int, group_id)] += 1
+    return counts
+
+
+async def list_groups(owner_id: str) -> list[dict[str, Any]]:
+    """The owner's groups, oldest first, with their member counts."""
+    groups = await FriendGroup.filter(owner_id=owner_id).order_by("id")
+    counts = await _count_members([g.id for g in groups])
+    return [group_info(g, counts[g.id]) for g in groups]
+
+
+async def create_group(owner_id: str, name: str) -> dict[str, Any]:
+    """A new empty group; AlreadyExistsError if the owner has one of that name."""
+    name = check_group_name(name)
+    try:
+        async with in_transaction() as conn:
+            await _check_name_free(owner_id, name, conn)
+            group = await FriendGroup.create(owner_id=owner_id, name=name, using_db=conn)
+    except IntegrityError as exc:  # a concurrent create of the same name won
+        raise AlreadyExistsError(f"you already have a friend group named {name!r}") from exc
+    return group_info(group, 0)
+
+
+async def rename_group(owner_id: str, group_id: int, name: str) -> dict[str, Any]:
+    name = check_group_name(name)
+    try:
+        async with in_transaction() as conn:
+            group = await _own_group(owner_id, group_id, conn)
+            if group.name != name:
+                await _check_name_free(owner_id, name, conn)
+                group.name = name
+                await group.save(using_db=conn, update_fields=["name"])
+    except IntegrityError as exc:
+        raise AlreadyExistsError(f"you already have a friend group named {name!r}") from exc
+    return group_info(group, (await _count_members([group.id]))[group.id])
+
+
+async def delete_group(owner_id: str, group_id: int) -> None:
+    """Delete a group; its members stay friends."""
+    group = await _own_group(owner_id, group_id)
+    await group.delete()
+
+
+async def _members(group_id: int) -> list[dict[str, Any]]:
+    rows = await FriendGroupMember.filter(group_id=group_id).select_related("friend").order_by(
+        "id")
+    return [user_summary(r.friend) for r in rows]
+
+
+async def list_group_members(owner_id: str, group_id: int) -> list[dict[str, Any]]:
+    """The members of the owner's group, in the order they were added."""
+    return await _members((await _own_group(owner_id, group_id)).id)
+
+
+async def get_group(owner_id: str, group_id: int) -> dict[str, Any]:
+    """The owner's group with its members."""
+    group = await _own_group(owner_id, group_id)
+    members = await _members(group.id)
+    return {**group_info(group, len(members)), "members": members}
+
+
+async def add_group_members(owner_id: str, group_id: int, user_ids: Sequence[str]) -> list[str]:
+    """Put friends into the owner's group. InvalidParameterError names those who are not
+    friends; AlreadyExistsError those already in it. All or nothing."""
+    wanted = list(dict.fromkeys(user_ids))
+    if not wanted:
+        raise InvalidParameterError("user_ids must name at least one friend")
+    async with in_transaction() as conn:
+        # The owner's lock orders this after a concurrent unfriending (which holds it too), so
+        # no group ever keeps someone who is no longer a friend.
+        _ = await lock_users(conn, owner_id)
+        group = await _own_group(owner_id, group_id, conn)
+        friends = await friend_ids_among(owner_id, wanted, conn)
+        strangers = [u for u in wanted if u not in friends]
+        if strangers:
+            raise InvalidParameterError(f"not your friends: {', '.join(strangers)}")
+        present = await FriendGroupMember.filter(group_id=group.id, friend_id__in=wanted).using_db(
+            conn).values_list("friend_id", flat=True)
+        if present:
+            names = ", ".join(sorted(str(p) for p in present))
+            raise AlreadyExistsError(f"already in friend group {group.name!r}: {names}")
+        await FriendGroupMember.bulk_create(
+            [FriendGroupMember(group_id=group.id, friend_id=uid) for uid in wanted], using_db=conn
+        )
+    return wanted
+
+
+async def remove_group_member(owner_id: str, group_id: int, user_id: str) -> None:
+    """Take someone out of the owner's group (they stay friends)."""
+    group = await _own_group(owner_id, group_id)
+    if not await FriendGroupMember.filter(group_id=group.id, friend_id=user_id).delete():
+        raise NotFoundError(f"{user_id} is not in friend group {group.name!r}")
+
+
+async def groups_by_member(owner_id: str, friend_ids: Sequence[str]) -> dict[str, list[dict[
+        str, Any]]]:
+    """For each of `friend_ids`, the owner's groups they are in (`{id, name}`, oldest first)."""
+    if not friend_ids:
+        return {}
+    rows = await FriendGroupMember.filter(
+        group__owner_id=owner_id, friend_id__in=list(friend_ids)
+    ).select_related("group").order_by("group_id")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row.friend_id, []).append({"id": row.group.id, "name": row.group.name})
+    return out
+
+
+async def do_drop_from_groups(conn: BaseDBAsyncClient, a: str, b: str) -> None:
+    """Take a out of b's groups and b out of a's (the friendship ended)."""
+    owned = await FriendGroup.filter(owner_id__in=[a, b]).using_db(conn).values_list(
+        "id", "owner_id")
+    of_a = [gid for gid, owner in owned if owner == a]
+    of_b = [gid for gid, owner in owned if owner == b]
+    if of_a:
+        await FriendGroupMember.filter(group_id__in=of_a, friend_id=b).using_db(conn).delete()
+    if of_b:
+        await FriendGroupMember.filter(group_id__in=of_b, friend_id=a).using_db(conn).delete()

@@ -11,14 +11,21 @@ ThreadId = NewType("ThreadId", str)
 MessageId = NewType("MessageId", str)
 SessionId = NewType("SessionId", str)
 
-# Letters, digits, '_', '-', '.', '@' only: never '/', '+', '#', whitespace or NUL (DESIGN.md s.3),
+# Letters, digits, '_', '-', '.' only: never '/', '+', '#', whitespace or NUL (DESIGN.md s.3), nor
+# '@' (an id must not look like someone's email: login takes either),
 # and never a leading '$' (the broker's own topics) or a leading "mqim-" (service accounts).
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 RESERVED_PREFIX = "mqim-"
+# Path words of routes that also take an id (/api/friends/groups, /api/users/me, ...).
+RESERVED_IDS = frozenset({"me", "groups", "requests", "sessions", "blocks", "admin"})
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(_ID_RE.match(value)) and not value.lower().startswith(RESERVED_PREFIX)
+    return (
+        bool(_ID_RE.match(value))
+        and not value.lower().startswith(RESERVED_PREFIX)
+        and value.lower() not in RESERVED_IDS
+    )
 
 
 def new_user_id() -> UserId:

@@ -22,6 +22,7 @@ from models.errors import (
     NotAdminError,
     NotOwnerError,
 )
+from models.friend import check_not_blocked
 from models.ids import new_thread_id
 from models.message import Message, append_event
 from models.thread import Member, Role, Thread, ThreadKind, get_membership, get_thread
@@ -78,6 +79,9 @@ async def create_thread(
 
 async def _create_direct(creator_id: str, other_id: str) -> MembershipChange:
     await check_users_exist([other_id])
+    # Either user blocked the other: no direct thread (an existing one stays, and refuses
+    # messages while the block lasts; see models.message).
+    await check_not_blocked(creator_id, other_id)
     key = ":".join(sorted((creator_id, other_id)))
     existing = await Thread.get_or_none(direct_key=key)
     if existing is not None:

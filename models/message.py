@@ -25,12 +25,14 @@ from tortoise.transactions import in_transaction
 
 from models.clock import epoch_ms, utcnow
 from models.errors import (
+    BlockedError,
     ContentInvalidError,
     MessageNotFoundError,
     MqimError,
     NotAMemberError,
     ThreadNotFoundError,
 )
+from models.friend import blocked_error, blocks_among
 from models.ids import new_message_id
 from models.thread import Member, Thread, check_member
 from models.user import User
@@ -264,8 +266,12 @@ async def _append_batch(
 ) -> None:
     thread_ids = sorted({drafts[i].thread_id for i in pending})
     sender_ids = sorted({drafts[i].sender_id for i in pending})
-    live_threads = set(cast(list[str], await Thread.filter(id__in=thread_ids).using_db(conn)
-                            .values_list("id", flat=True)))
+    live_threads = dict(cast(list[tuple[str, str | None]], await Thread.filter(
+        id__in=thread_ids).using_db(conn).values_list("id", "direct_key")))
+    # The two users of each direct thread (its key joins their ids with ':', which no id
+    # contains), and the blocks between them: in a direct thread, a block either way stops both.
+    direct_pairs = {tid: _split_direct_key(key) for tid, key in live_threads.items() if key}
+    blocks = await blocks_among(direct_pairs.values(), conn)
     memberships = set(
         await Member.filter(thread_id__in=thread_ids, user_id__in=sender_ids)
         .using_db(conn)
@@ -299,6 +305,8 @@ async def _append_batch(
             results[i] = Appended(existing[key], duplicate=True)
         elif key in first_in_batch:
             aliases.append((i, first_in_batch[key]))
+        elif (refusal := _block_refusal(draft, direct_pairs, blocks)) is not None:
+            results[i] = refusal
         elif draft.reply_to and reply_threads.get(draft.reply_to) != draft.thread_id:
             results[i] = MessageNotFoundError(
                 f"message {draft.reply_to} to reply to is not in this thread"
@@ -341,6 +349,25 @@ async def _append_batch(
         stored = results[first]
         assert isinstance(stored, Appended)  # noqa: S101  # set in the loop above
         results[i] = Appended(stored.entry, duplicate=True)
+
+
+def _split_direct_key(key: str) -> tuple[str, str]:
+    first, _, second = key.partition(":")
+    return first, second
+
+
+def _block_refusal(
+    draft: Draft, direct_pairs: dict[str, tuple[str, str]], blocks: set[tuple[str, str]]
+) -> BlockedError | None:
+    """Why the draft may not go to its direct thread, if one of its two users blocked the other."""
+    pair = direct_pairs.get(draft.thread_id)
+    if pair is None or not blocks:
+        return None
+    other = pair[1] if pair[0] == draft.sender_id else pair[0]
+    for blocker, blocked in ((draft.sender_id, other), (other, draft.sender_id)):
+        if (blocker, blocked) in blocks:
+            return blocked_error(draft.sender_id, other, blocker)
+    return None
 
 
 async def get_history(

@@ -1,21 +1,34 @@
-"""Users: registration, password checks and lookup. Passwords are bcrypt hashes, never stored plain.
+"""Users: registration (and restoring a deleted account), login checks, the profile, lookup.
 
-bcrypt is deliberately slow (tens to hundreds of ms), so hashing runs in a worker thread and never
-blocks the event loop that also carries the broker and the bridge.
+Passwords are bcrypt hashes, never stored plain. bcrypt is deliberately slow (tens to hundreds of
+ms), so hashing runs in a worker thread and never blocks the event loop that also carries the
+broker and the bridge.
+
+A deleted account is only marked (`deleted_at`): within the restore window, logging in or
+registering again with its password brings it back as it was; after the window it waits for
+`mqim users purge` (`models/session.py::purge_deleted_users`). Ending sessions is not done here
+but in `models/session.py`, which knows both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import bcrypt
 from tortoise import fields
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import DoesNotExist, IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from config import Settings
+from models.clock import utcnow
 from models.errors import (
     AccountBannedError,
     InvalidParameterError,
@@ -24,11 +37,15 @@ from models.errors import (
     UserNotFoundError,
 )
 from models.ids import UserId, is_valid_id, new_user_id
+from models.verification import consume_code, normalise_email
 
 NAME_MAX = 20
 PASSWORD_MIN = 8
 PASSWORD_MAX = 72  # bcrypt ignores bytes past 72; refuse rather than silently truncate
-_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+AVATAR_URL_MAX = 1024
+BIO_MAX = 500
+EXTRA_MAX_BYTES = 4096
+DELETED_NAME = "Deleted user"
 _PHONE_RE = re.compile(r"^\+?[0-9]{6,20}$")
 # A hash of a random password: comparing against it when the user is unknown keeps the response
 # time of "no such user" equal to "wrong password".
@@ -54,14 +71,60 @@ class User(Model):
     class Meta:
         table = "user_account"
 
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
     def public(self) -> dict[str, object]:
+        """The owner's own view (GET /api/me, the login bundle): includes email and phone."""
         return {
             "id": self.id,
             "name": self.name,
             "email": self.email,
             "phone": self.phone,
+            "avatar_url": self.avatar_url,
+            "bio": self.bio,
+            "extra": self.extra,
+            "email_verified_at": _iso(self.email_verified_at),
             "created_at": self.created_at.isoformat(),
         }
+
+    def profile(self) -> dict[str, object]:
+        """What other users see: no email or phone; a deleted account shows as "Deleted user"."""
+        if self.is_deleted:
+            return {"id": self.id, "name": DELETED_NAME, "avatar_url": None, "bio": None,
+                    "extra": None, "created_at": self.created_at.isoformat(), "deleted": True}
+        return {"id": self.id, "name": self.name, "avatar_url": self.avatar_url, "bio": self.bio,
+                "extra": self.extra, "created_at": self.created_at.isoformat(), "deleted": False}
+
+
+def _iso(moment: Any) -> str | None:
+    return None if moment is None else cast(str, moment.isoformat())
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    """The settings the account operations obey, so they need no Settings object."""
+
+    bcrypt_rounds: int = 12
+    # Keys the hash of verification codes (models/verification.py).
+    code_secret: str = ""
+    require_email_code: bool = False
+    email_code_interval: int = 60
+    restore_window: timedelta = timedelta(days=30)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccountRules:
+        return cls(
+            bcrypt_rounds=settings.bcrypt_rounds, code_secret=settings.jwt_secret,
+            require_email_code=settings.require_email_code,
+            email_code_interval=settings.email_code_interval,
+            restore_window=timedelta(days=settings.restore_window_days),
+        )
+
+    def restorable(self, user: User) -> bool:
+        """A deleted account still inside its restore window."""
+        return user.deleted_at is not None and user.deleted_at > utcnow() - self.restore_window
 
 
 def check_password_policy(password: str) -> None:
@@ -74,11 +137,11 @@ def check_password_policy(password: str) -> None:
         raise InvalidParameterError("password must mix letters with digits or symbols")
 
 
-def _normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    if not _EMAIL_RE.match(email):
-        raise InvalidParameterError(f"email {email!r} is not valid")
-    return email
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > NAME_MAX:
+        raise InvalidParameterError(f"name must be 1 to {NAME_MAX} characters")
+    return name
 
 
 def _normalise_phone(phone: str) -> str:
@@ -97,6 +160,26 @@ async def verify_password(password: str, hashed: str) -> bool:
     return await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed.encode())
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of registering or logging in."""
+
+    user: User
+    # True when the request brought a deleted account back (instead of creating one).
+    restored: bool
+
+
+async def _holders(**identifiers: str | None) -> dict[str, User]:
+    """Which (live or deleted, not purged) user holds each given identifier."""
+    found: dict[str, User] = {}
+    for field, value in identifiers.items():
+        if value is not None:
+            user = await User.filter(**{field: value}).first()
+            if user is not None:
+                found[field] = user
+    return found
+
+
 async def register_user(
     *,
     name: str,
@@ -104,58 +187,232 @@ async def register_user(
     user_id: str | None = None,
     email: str | None = None,
     phone: str | None = None,
-    bcrypt_rounds: int = 12,
-) -> User:
-    """Create a user; raises UserExistsError if the id, email or phone is taken."""
-    name = name.strip()
-    if not name or len(name) > NAME_MAX:
-        raise InvalidParameterError(f"name must be 1 to {NAME_MAX} characters")
+    code: str | None = None,
+    rules: AccountRules | None = None,
+) -> SignIn:
+    """Create a user, or restore the deleted account these identifiers belong to.
+
+    A new account with an email needs a `register` code for it when `rules.require_email_code`;
+    a valid code (required or not) marks the email verified. Restoring needs the account's
+    password and happens only inside the restore window (see `_restore`). Raises
+    UserExistsError when an identifier is taken by a live account, by a deleted one (with the
+    wrong password), or by one past its window and not yet purged.
+    """
+    rules = rules or AccountRules()
+    name = check_name(name)
     if user_id is not None and not is_valid_id(user_id):
         raise InvalidParameterError(
-            "user_id must be 1-64 letters, digits, '_', '-', '.' or '@', "
+            "user_id must be 1-64 letters, digits, '_', '-' or '.', "
             "start with a letter or digit, and not start with 'mqim-'"
         )
-    email = _normalise_email(email) if email else None
+    email = normalise_email(email) if email else None
     phone = _normalise_phone(phone) if phone else None
     check_password_policy(password)
-    password_hash = await hash_password(password, bcrypt_rounds)
+    taken = await _holders(id=user_id, email=email, phone=phone)
+    if taken:
+        return await _register_over(taken, password, code, rules)
+    verified_at = None
+    if email is not None and (code is not None or rules.require_email_code):
+        if code is None:
+            raise InvalidParameterError(
+                "code is required with an email: request one with POST /api/auth/verify-code"
+            )
+        await consume_code(email, ("register",), code, secret=rules.code_secret)
+        verified_at = utcnow()
+    password_hash = await hash_password(password, rules.bcrypt_rounds)
     try:
         async with in_transaction():
             for field, value in (("id", user_id), ("email", email), ("phone", phone)):
                 if value is not None and await User.filter(**{field: value}).exists():
                     raise UserExistsError(f"a user with this {field} already exists")
-            return await User.create(
+            user = await User.create(
                 id=user_id or new_user_id(),
                 name=name,
                 email=email,
                 phone=phone,
                 password_hash=password_hash,
+                email_verified_at=verified_at,
             )
     except IntegrityError as exc:  # a concurrent registration won the race
         raise UserExistsError("a user with this id, email or phone already exists") from exc
+    return SignIn(user, restored=False)
+
+
+async def _register_over(
+    taken: dict[str, User], password: str, code: str | None, rules: AccountRules
+) -> SignIn:
+    """Registering with identifiers someone holds: restore when that is one deleted account of
+    this password, inside its window; UserExistsError otherwise."""
+    field, user = next(iter(taken.items()))
+    if len({u.id for u in taken.values()}) > 1 or not user.is_deleted:
+        raise UserExistsError(f"a user with this {field} already exists")
+    if not rules.restorable(user):
+        raise UserExistsError(
+            f"this {field} belongs to a deleted account past its restore window; it can be "
+            "registered again once the account is purged"
+        )
+    if not await verify_password(password, user.password_hash):
+        raise UserExistsError(
+            f"this {field} belongs to a deleted account; register with its password to "
+            "restore it"
+        )
+    await _restore(user, code, ("restore", "register"), rules)
+    return SignIn(user, restored=True)
+
+
+async def _restore(
+    user: User, code: str | None, purposes: tuple[str, ...], rules: AccountRules
+) -> None:
+    """Clear `deleted_at`. With `require_email_code`, an account with an email needs a code
+    sent to it (one of `purposes`); a valid code marks the email verified."""
+    updates: dict[str, Any] = {"deleted_at": None}
+    if user.email is not None and (code is not None or rules.require_email_code):
+        if code is None:
+            raise InvalidParameterError(
+                "code is required to restore this deleted account: request one for its email "
+                "with POST /api/auth/verify-code, purpose 'restore'"
+            )
+        await consume_code(user.email, purposes, code, secret=rules.code_secret)
+        updates["email_verified_at"] = utcnow()
+    await User.filter(id=user.id).exclude(deleted_at=None).update(**updates)
+    try:
+        await user.refresh_from_db()
+    except DoesNotExist as exc:  # purged meanwhile
+        raise UserNotFoundError(f"user {user.id} not found") from exc
 
 
 async def find_login(login: str) -> User | None:
-    """The live user whose id, email or phone is `login`."""
+    """The user, live or deleted (not purged), whose id, email or phone is `login`."""
     login = login.strip()
-    query = User.filter(deleted_at=None)
-    if "@" in login and await query.filter(email=login.lower()).exists():
-        return await query.get(email=login.lower())
-    user = await query.get_or_none(id=login)
+    if "@" in login and await User.filter(email=login.lower()).exists():
+        return await User.get(email=login.lower())
+    user = await User.get_or_none(id=login)
     if user is None and _PHONE_RE.match(re.sub(r"[\s()-]", "", login)):
-        user = await query.get_or_none(phone=re.sub(r"[\s()-]", "", login))
+        user = await User.get_or_none(phone=re.sub(r"[\s()-]", "", login))
     return user
 
 
-async def authenticate_user(login: str, password: str) -> User:
-    """The user if `password` matches; LoginFailedError otherwise (same error for unknown users)."""
+async def authenticate_user(
+    login: str, password: str, *, code: str | None = None, rules: AccountRules | None = None
+) -> SignIn:
+    """The user if `password` matches; LoginFailedError otherwise (same error for unknown users).
+
+    A banned account gets AccountBannedError. A deleted account is restored inside its restore
+    window (`restored` is then True; see `_restore` for the code it may need) and gets
+    UserNotFoundError after it: both only once the password matched, so a stranger learns
+    nothing.
+    """
+    rules = rules or AccountRules()
     user = await find_login(login)
     ok = await verify_password(password, user.password_hash if user else _DUMMY_HASH.decode())
     if user is None or not ok:
         raise LoginFailedError("wrong login or password")
     if user.banned_at is not None:
         raise AccountBannedError("this account is banned")
-    return user
+    if not user.is_deleted:
+        return SignIn(user, restored=False)
+    if not rules.restorable(user):
+        raise UserNotFoundError("this account was deleted")
+    await _restore(user, code, ("restore",), rules)
+    return SignIn(user, restored=True)
+
+
+def _check_avatar_url(url: str) -> str:
+    parts = urlsplit(url)
+    if (len(url) > AVATAR_URL_MAX or parts.scheme not in ("http", "https") or not parts.netloc
+            or any(c.isspace() for c in url)):
+        raise InvalidParameterError(
+            f"avatar_url must be an http(s) URL of at most {AVATAR_URL_MAX} characters"
+        )
+    return url
+
+
+def _check_extra(extra: Any) -> Any:
+    if extra is None:
+        return None
+    if not isinstance(extra, dict):
+        raise InvalidParameterError("extra must be a JSON object")
+    size = len(json.dumps(extra, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > EXTRA_MAX_BYTES:
+        raise InvalidParameterError(f"extra must be at most {EXTRA_MAX_BYTES} bytes of JSON")
+    return extra
+
+
+PUBLIC_FIELDS = frozenset({"name", "avatar_url", "bio", "extra"})
+
+
+async def check_profile_update(
+    user: User,
+    changes: Mapping[str, Any],
+    *,
+    current_password: str | None,
+    code: str | None,
+    rules: AccountRules,
+) -> dict[str, Any]:
+    """Validate and authorise a profile change; the column values to write (only changed ones).
+
+    `changes` holds the fields the client sent: `name`, `avatar_url`, `bio`, `extra`, `email`,
+    `password` (None clears the optional ones). A new password or email needs
+    `current_password`; a new email must be free, and needs a `change_email` code for it when
+    `rules.require_email_code` (a valid code marks it verified; without one it is unverified).
+    """
+    updates: dict[str, Any] = {}
+    if "name" in changes:
+        if changes["name"] is None:
+            raise InvalidParameterError("name cannot be removed")
+        updates["name"] = check_name(changes["name"])
+    if "avatar_url" in changes:
+        url = changes["avatar_url"]
+        updates["avatar_url"] = None if url in (None, "") else _check_avatar_url(url)
+    if "bio" in changes:
+        bio = changes["bio"]
+        if bio is not None and len(bio) > BIO_MAX:
+            raise InvalidParameterError(f"bio must be at most {BIO_MAX} characters")
+        updates["bio"] = bio
+    if "extra" in changes:
+        updates["extra"] = _check_extra(changes["extra"])
+    new_password = changes.get("password")
+    if "password" in changes and new_password is None:
+        raise InvalidParameterError("password cannot be removed")
+    if new_password is not None:
+        check_password_policy(new_password)
+    new_email = user.email
+    if "email" in changes:
+        new_email = normalise_email(changes["email"]) if changes["email"] else None
+    email_changes = new_email != user.email
+    if email_changes and new_email is not None and await User.filter(email=new_email).exists():
+        raise UserExistsError("a user with this email already exists")
+    if new_password is not None or email_changes:
+        if current_password is None:
+            raise InvalidParameterError("current_password is required to change the "
+                                        + ("password" if new_password is not None else "email"))
+        if not await verify_password(current_password, user.password_hash):
+            raise LoginFailedError("current_password is wrong")
+    if email_changes:
+        updates["email"], updates["email_verified_at"] = new_email, None
+        if new_email is not None and (code is not None or rules.require_email_code):
+            if code is None:
+                raise InvalidParameterError(
+                    "code is required to change the email: request one for the new address "
+                    "with POST /api/auth/verify-code, purpose 'change_email'"
+                )
+            await consume_code(new_email, ("change_email",), code, secret=rules.code_secret)
+            updates["email_verified_at"] = utcnow()
+    if new_password is not None:
+        updates["password_hash"] = await hash_password(new_password, rules.bcrypt_rounds)
+    return {k: v for k, v in updates.items()
+            if k in ("password_hash", "email_verified_at") or getattr(user, k) != v}
+
+
+async def check_code_request(email: str, purpose: str) -> str:
+    """Who may be sent a code: the normalised email, or UserExistsError when it is pointless
+    (registering an address a live account holds; moving to an address anyone holds)."""
+    email = normalise_email(email)
+    holder = await User.get_or_none(email=email)
+    if holder is not None and (purpose == "change_email" or (
+            purpose == "register" and not holder.is_deleted)):
+        raise UserExistsError("a user with this email already exists")
+    return email
 
 
 async def get_user(user_id: str) -> User:

@@ -1,4 +1,5 @@
-"""One-shot admin commands: `mqim migrate`, `mqim broker init`, `mqim acl ...`, `mqim admin`.
+"""One-shot admin commands: `mqim migrate`, `mqim broker init`, `mqim acl ...`, `mqim admin`,
+`mqim users purge`.
 
 They print for a human on stdout and return an exit status.
 """
@@ -6,19 +7,22 @@ They print for a human on stdout and return an exit status.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 from api.acl_view import effective_acl
 from broker.acl import Access, check_topic_access
 from broker.client import derive_service_password
+from broker.errors import BrokerError
 from broker.mosquitto_plugin import build_plugin
 from broker.topics import TopicScheme
 from config import Settings
 from models.db import describe_database, migrate_database, open_database
 from models.errors import MqimError
+from models.session import purge_deleted_users
 from models.user import get_user, set_admin
 from mqim.acl_sync import sync_mosquitto
 from mqim.directory import ModelDirectory
-from mqim.processes import mosquitto_control
+from mqim.processes import mosquitto_control, pushes_to_mosquitto
 
 
 def say(text: str) -> None:
@@ -105,4 +109,30 @@ async def set_admin_role(settings: Settings, user: str, grant: bool) -> int:
             print(exc.msg, file=sys.stderr)  # noqa: T201  # CLI output
             return 1
     say(f"{user} is {'now' if grant else 'no longer'} an admin")
+    return 0
+
+
+async def purge_users(settings: Settings, *, dry_run: bool) -> int:
+    """Hard-delete the accounts deleted longer ago than the restore window."""
+    window = timedelta(days=settings.restore_window_days)
+    async with open_database(settings):
+        ids = await purge_deleted_users(window, dry_run=dry_run)
+        if dry_run:
+            for user_id in ids:
+                say(f"  {user_id}")
+            say(f"would purge {len(ids)} user(s) deleted more than "
+                f"{settings.restore_window_days} day(s) ago")
+            return 0
+        say(f"purged {len(ids)} user(s) deleted more than {settings.restore_window_days} "
+            "day(s) ago")
+        if ids and pushes_to_mosquitto(settings):
+            # Mosquitto's plugin still holds their memberships and rules in memory; a new
+            # account with the same id must not inherit them.
+            try:
+                async with mosquitto_control(settings, "cli") as control:
+                    _ = await sync_mosquitto(control, settings, force=True)
+            except BrokerError as exc:
+                say(f"Mosquitto was not updated ({exc}); run `mqim acl sync`")
+                return 1
+            say("Mosquitto's access state resynced")
     return 0

@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "Make a user an admin (who may ban users and tune ACL rules), or revoke it.")
     admin.add_argument("action", choices=("grant", "revoke"))
     admin.add_argument("user", help="user id")
+    users = command("users", "account housekeeping",
+                    "'purge' removes for good the accounts deleted longer ago than the restore "
+                    "window (MQIM_RESTORE_WINDOW_DAYS): their sessions, memberships and "
+                    "friendships go, their messages stay without a sender.")
+    users.add_argument("action", choices=("purge",))
+    users.add_argument("--dry-run", action="store_true",
+                       help="only list the accounts that would be purged")
     return parser
 
 
@@ -152,6 +159,8 @@ def _runner(args: argparse.Namespace, settings: Settings) -> Callable[[], Awaita
                                            args.access)
         case "admin":
             return lambda: admin_tasks.set_admin_role(settings, args.user, args.action == "grant")
+        case "users":
+            return lambda: admin_tasks.purge_users(settings, dry_run=args.dry_run)
     raise AssertionError(args.command)
 
 

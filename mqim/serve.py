@@ -20,7 +20,8 @@ from starlette.applications import Starlette
 from api.app import create_app
 from bridge.runner import run_bridge
 from broker.acl import AccessSync
-from broker.embedded import embedded_broker
+from broker.embedded import BrokerPublisher, embedded_broker
+from broker.publisher import EventPublisher
 from config import Settings
 from models.db import describe_database, open_database
 from mqim.directory import ModelDirectory
@@ -62,9 +63,11 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         await stack.enter_async_context(open_database(settings))
         directory = ModelDirectory(settings.jwt_secret, cache=settings.embedded_broker)
         access: AccessSync
+        publisher: EventPublisher | None = None  # None: each part publishes over MQTT
         if settings.embedded_broker:
             broker = await stack.enter_async_context(embedded_broker(settings, directory))
             access = EmbeddedAccess(directory, broker)
+            publisher = BrokerPublisher(broker)
         else:
             access = await stack.enter_async_context(access_sync(settings, directory))
 
@@ -75,12 +78,14 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
             await sync_acl(client)
             ready.set()
 
-        bridge = asyncio.create_task(run_bridge(settings, on_ready=bridge_ready), name="bridge")
+        bridge = asyncio.create_task(
+            run_bridge(settings, on_ready=bridge_ready, publisher=publisher), name="bridge")
         await stack.enter_async_context(_background("bridge", bridge))
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
             await ready.wait()
 
-        app = create_app(settings, directory=directory, access=access, own_database=False)
+        app = create_app(settings, directory=directory, access=access, publisher=publisher,
+                         own_database=False)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http.host, port=settings.http.port, log_config=None,
             lifespan="on", access_log=False,

@@ -123,6 +123,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "topic_prefix": settings.topic_prefix, "bcrypt_rounds": settings.bcrypt_rounds,
         "mqtt_hook_secret": settings.mqtt_hook_secret, "broker_kind": settings.broker_kind,
         "access_token_ttl": settings.access_token_ttl,
+        "smtp_url": settings.smtp_url, "mail_from": settings.mail_from,
+        "require_email_code": settings.require_email_code,
+        "email_code_interval": settings.email_code_interval,
+        "restore_window_days": settings.restore_window_days,
     }
     env.update({f"MQIM_{k.upper()}": str(v) for k, v in values.items()})
     return env

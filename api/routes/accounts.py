@@ -1,4 +1,5 @@
-"""Accounts and sessions: register, login, refresh, logout, me."""
+"""Accounts and sessions: register (or restore), login (or restore), refresh, logout, and the
+email verification codes. The caller's own profile and sessions are in `me.py`."""
 
 from __future__ import annotations
 
@@ -8,32 +9,83 @@ from starlette.routing import Route
 
 from api.auth import authenticate, state_of, token_bundle
 from api.envelope import ok
-from api.events import announce_session_end
-from api.schemas import LoginBody, RefreshBody, RegisterBody, parse_body
-from models.errors import RefreshReuseError
-from models.session import end_session, rotate_refresh_token, start_session
-from models.user import authenticate_user, get_user, register_user
+from api.events import announce_session_end, kick
+from api.schemas import LoginBody, RefreshBody, RegisterBody, VerifyCodeBody, parse_body
+from api.state import ApiState
+from models.errors import MailFailedError, RefreshReuseError
+from models.session import (
+    EndReason,
+    end_session,
+    normalise_platform,
+    rotate_refresh_token,
+    start_session,
+)
+from models.user import (
+    AccountRules,
+    SignIn,
+    authenticate_user,
+    check_code_request,
+    get_user,
+    register_user,
+)
+from models.verification import CODE_TTL, discard_code, issue_code
+
+MAIL_SUBJECT = "Your mqim verification code"
+_PURPOSE_TEXT = {
+    "register": "to create your account",
+    "change_email": "to use this address for your account",
+    "restore": "to restore your deleted account",
+}
+
+
+async def _signed_in(state: ApiState, signed: SignIn, platform: str, status: int) -> JSONResponse:
+    """Open the session, end the older one on that platform, answer with the token bundle."""
+    user = signed.user
+    started = await start_session(user, platform, state.settings.refresh_token_ttl)
+    await kick(state, user.id, [old.id for old in started.ended], EndReason.REPLACED)
+    bundle = token_bundle(state, user, started.session, started.refresh_token)
+    return ok({**bundle, "restored": signed.restored}, status=200 if signed.restored else status)
 
 
 async def register(request: Request) -> JSONResponse:
     body = await parse_body(request, RegisterBody)
+    platform = normalise_platform(body.platform)  # before anything is stored
     state = state_of(request)
-    user = await register_user(
+    signed = await register_user(
         name=body.name, password=body.password, user_id=body.user_id, email=body.email,
-        phone=body.phone, bcrypt_rounds=state.settings.bcrypt_rounds,
+        phone=body.phone, code=body.code, rules=AccountRules.from_settings(state.settings),
     )
-    started = await start_session(user, body.platform, state.settings.refresh_token_ttl)
-    return ok(token_bundle(state, user, started.session, started.refresh_token), status=201)
+    return await _signed_in(state, signed, platform, 201)
 
 
 async def login(request: Request) -> JSONResponse:
     body = await parse_body(request, LoginBody)
+    platform = normalise_platform(body.platform)  # before a deleted account is restored
     state = state_of(request)
-    user = await authenticate_user(body.login, body.password)
-    started = await start_session(user, body.platform, state.settings.refresh_token_ttl)
-    for old in started.ended:
-        await announce_session_end(state, user.id, old.id)
-    return ok(token_bundle(state, user, started.session, started.refresh_token))
+    signed = await authenticate_user(body.login, body.password, code=body.code,
+                                     rules=AccountRules.from_settings(state.settings))
+    return await _signed_in(state, signed, platform, 200)
+
+
+async def verify_code(request: Request) -> JSONResponse:
+    """Mail a 6-digit code; the response never carries it."""
+    body = await parse_body(request, VerifyCodeBody)
+    state = state_of(request)
+    email = await check_code_request(body.email, body.purpose)
+    issued = await issue_code(email, body.purpose, secret=state.settings.jwt_secret,
+                              interval=state.settings.email_code_interval)
+    minutes = int(CODE_TTL.total_seconds()) // 60
+    text = (f"Your mqim verification code is {issued.code}\n\n"
+            f"Enter it {_PURPOSE_TEXT[body.purpose]}. It expires in {minutes} minutes.\n"
+            "If you did not ask for it, ignore this mail.\n")
+    try:
+        await state.mailer.send(email, MAIL_SUBJECT, text)
+    except MailFailedError:
+        await discard_code(issued.id)
+        raise
+    return ok({"email": email, "purpose": body.purpose,
+               "expires_in": int(CODE_TTL.total_seconds()),
+               "resend_after": state.settings.email_code_interval})
 
 
 async def refresh(request: Request) -> JSONResponse:
@@ -44,7 +96,7 @@ async def refresh(request: Request) -> JSONResponse:
             body.refresh_token, state.settings.refresh_token_ttl
         )
     except RefreshReuseError as exc:
-        await announce_session_end(state, exc.user_id, exc.session_id)
+        await kick(state, exc.user_id, [exc.session_id], EndReason.REFRESH_REUSE)
         raise
     user = await get_user(session.user_id)
     return ok(token_bundle(state, user, session, refresh_token))
@@ -57,16 +109,10 @@ async def logout(request: Request) -> JSONResponse:
     return ok(None)
 
 
-async def me(request: Request) -> JSONResponse:
-    caller = await authenticate(request)
-    user = await get_user(caller.user_id)
-    return ok(user.public())
-
-
 routes = [
     Route("/api/auth/register", register, methods=["POST"]),
     Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/verify-code", verify_code, methods=["POST"]),
     Route("/api/auth/refresh", refresh, methods=["POST"]),
     Route("/api/auth/logout", logout, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
 ]

@@ -11,13 +11,13 @@ from starlette.routing import Route
 from api.acl_view import effective_acl
 from api.auth import Caller, authenticate, state_of
 from api.envelope import ok
-from api.events import announce_session_end
+from api.events import kick
 from api.schemas import RuleBody, parse_body
 from broker.acl import ExtraRule
 from broker.errors import BrokerError
 from models.aclrule import add_rule, delete_rule, list_rules
 from models.errors import ForbiddenError, InvalidParameterError
-from models.session import set_banned
+from models.session import EndReason, set_banned
 from models.user import get_user
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,7 @@ async def ban(request: Request) -> JSONResponse:
         raise InvalidParameterError("admins cannot ban themselves")
     state = state_of(request)
     ended = await set_banned(user_id, True)
-    for session in ended:
-        await announce_session_end(state, user_id, session.id)
+    await kick(state, user_id, [session.id for session in ended], EndReason.BANNED)
     await _tell_broker_ban(request, user_id, True)
     return ok({"user_id": user_id, "banned": True, "sessions_ended": len(ended)})
 

@@ -1,4 +1,6 @@
-"""Accounts and sessions over real HTTP: register, login by any identifier, refresh, logout."""
+"""Accounts and sessions over real HTTP: register, login by any identifier and platform,
+refresh, logout. The caller's profile, sessions and deletion: test_me.py; codes:
+test_verification.py; the `kicked` event on MQTT: tests/e2e/test_kick.py."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ async def test_register_then_login_by_id_email_or_phone(http: httpx.AsyncClient)
     account = await register(http, uid, email=email, phone=phone)
     me = await http.get("/api/me", headers=account.auth)
     assert me.json() == {"code": 0, "msg": "ok", "data": {
-        "id": uid, "name": uid[:20], "email": email, "phone": phone,
+        "id": uid, "name": uid[:20], "email": email, "phone": phone, "avatar_url": None,
+        "bio": None, "extra": None, "email_verified_at": None,
         "created_at": me.json()["data"]["created_at"]}}
     for login in (uid, email.upper(), phone):
         response = await http.post("/api/auth/login", json={
@@ -33,6 +36,7 @@ async def test_register_then_login_by_id_email_or_phone(http: httpx.AsyncClient)
         assert response.status_code == 200, login
         data = response.json()["data"]
         assert data["user"]["id"] == uid
+        assert data["restored"] is False
         assert data["mqtt"]["username"] == uid
         assert data["mqtt"]["password"] == data["token"]
         assert data["expires_in"] > 0
@@ -116,6 +120,46 @@ async def test_new_login_on_same_platform_ends_the_older_session(
     assert_error(await http.post("/api/auth/login", json={
         "login": account.user_id, "password": account.password, "platform": "toaster"}),
         400, 1001, "invalid_parameter")
+
+
+@pytest.mark.parametrize(("platform", "name"), [(1, "ios"), (2, "android"), (3, "windows"),
+                                                (4, "macos"), (5, "web"), ("Linux", "linux")])
+async def test_platform_is_a_name_or_a_seed_platform_id(
+    http: httpx.AsyncClient, platform: object, name: str
+) -> None:
+    account = await register(http)
+    response = await http.post("/api/auth/login", json={
+        "login": account.user_id, "password": account.password, "platform": platform})
+    assert response.status_code == 200, response.text
+    sessions = await http.get("/api/me/sessions", headers={
+        "Authorization": f"Bearer {response.json()['data']['token']}"})
+    current = [s for s in sessions.json()["data"] if s["current"]]
+    assert [s["platform"] for s in current] == [name]
+
+
+@pytest.mark.parametrize("platform", [0, 6, "toaster", "", 1.5, None])
+async def test_unknown_platform_is_refused(http: httpx.AsyncClient, platform: object) -> None:
+    account = await register(http)
+    assert_error(await http.post("/api/auth/login", json={
+        "login": account.user_id, "password": account.password, "platform": platform}),
+        400, 1001, "invalid_parameter")
+    assert_error(await http.post("/api/auth/register", json={
+        "name": "x", "password": "pass-word-1", "platform": platform}),
+        400, 1001, "invalid_parameter")
+
+
+async def test_register_answers_201_with_the_token_bundle(http: httpx.AsyncClient) -> None:
+    response = await http.post("/api/auth/register", json={
+        "name": "  Zoë 🦊  ", "password": "pass-word-1", "platform": "ios"})
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    assert set(data) == {"token", "expires_in", "refresh_token", "session_id", "user", "mqtt",
+                         "restored"}
+    assert data["restored"] is False
+    assert data["user"]["name"] == "Zoë 🦊"  # any UTF-8, trimmed (seed: at most 20 chars)
+    assert data["user"]["id"].startswith("u")  # generated when not given
+    assert "pass-word-1" not in response.text
+    assert not [key for key in data["user"] if "password" in key or "hash" in key]
 
 
 async def test_logout_ends_this_session_only(http: httpx.AsyncClient) -> None:
