@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -515,7 +516,10 @@ def table(results: Sequence[Figures]) -> str:
 
 async def run_mode(mode: str, args: argparse.Namespace) -> list[Figures]:
     results: list[Figures] = []
-    with tempfile.TemporaryDirectory(prefix=f"mqim-bench-{mode}-") as tmp:
+    if args.workdir:
+        (args.workdir / mode).mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(str(args.workdir / mode)) if args.workdir
+          else tempfile.TemporaryDirectory(prefix=f"mqim-bench-{mode}-")) as tmp:
         print(f"\n== {mode}: starting the stack", file=sys.stderr)  # noqa: T201
         async with running_stack(mode, Path(tmp)) as stack, httpx.AsyncClient(
             base_url=f"http://{stack.settings.http}", timeout=60) as http:
@@ -552,6 +556,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--storm", type=int, default=2000, help="clients in the storm")
     parser.add_argument("--quick", action="store_true", help="small numbers (the CI test)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--workdir", type=Path, help="keep the stacks' data and logs here")
     args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.groups, args.fanout, args.fanout_messages = 1200, 4, 40, 10

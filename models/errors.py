@@ -131,7 +131,10 @@ class RateLimitedError(MqimError):
 
 
 class AuthError(MqimError):
-    """Root of authentication failures."""
+    """Root of authentication failures (raised bare: 2001, like an invalid token)."""
+
+    code = ErrorCode.TOKEN_INVALID
+    number = 2001
 
 
 class TokenInvalidError(AuthError):
@@ -164,7 +167,10 @@ class AccountBannedError(AuthError):
 
 
 class ConflictError(MqimError):
-    """Root of "it already exists" failures."""
+    """Root of "it already exists" failures (raised bare: 1010 already_exists)."""
+
+    code = ErrorCode.ALREADY_EXISTS
+    number = 1010
 
 
 class UserExistsError(ConflictError):

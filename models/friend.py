@@ -4,7 +4,7 @@ Rules (README, "Friends and blocks"):
 
 - A friend request goes to another live user, with a message of at most 200 characters. It is
   refused when the two are already friends (1007), when the sender's earlier request to that user
-  is still pending (1008), or when either of them blocked the other (1009). When the other user's
+  is still pending (1011), or when either of them blocked the other (1009). When the other user's
   request to the sender is pending, sending one back accepts it: both requests become `accepted`
   and the two are friends.
 - Only the recipient accepts or rejects a request, and only while it is pending. Accepting makes

@@ -36,7 +36,7 @@ from models.errors import (
     UserExistsError,
     UserNotFoundError,
 )
-from models.ids import UserId, is_valid_id, new_user_id
+from models.ids import RESERVED_IDS, UserId, is_valid_id, new_user_id
 from models.verification import consume_code, normalise_email
 
 NAME_MAX = 20
@@ -202,8 +202,9 @@ async def register_user(
     name = check_name(name)
     if user_id is not None and not is_valid_id(user_id):
         raise InvalidParameterError(
-            "user_id must be 1-64 letters, digits, '_', '-' or '.', "
-            "start with a letter or digit, and not start with 'mqim-'"
+            "user_id must be 1-64 letters, digits, '_', '-' or '.', start with a letter or "
+            "digit, not start with 'mqim-', and not be a reserved word "
+            f"({', '.join(sorted(RESERVED_IDS))})"
         )
     email = normalise_email(email) if email else None
     phone = _normalise_phone(phone) if phone else None

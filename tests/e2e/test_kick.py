@@ -3,11 +3,9 @@ its `im/u/{user}` (published before the broker is told), then its connection is 
 of other sessions stay connected.
 
 Closing the connection is the broker's part: Mosquitto's plugin kicks on `endSession`, and the
-embedded broker closes the connections of an ended session (`MqimBroker.kick_session`), so the
-close is asserted in both modes. The embedded broker still closes at once, before its broadcast
-loop has delivered the `kicked` event queued just before; until it lets pending deliveries to
-that client finish first, the event's arrival is asserted in the Mosquitto mode only, and the
-embedded mode reports XFAIL when the event was lost (see `assert_kicked`).
+embedded broker closes the connections of an ended session (`MqimBroker.kick_session`) after
+letting the events queued before the kick go out, so both the event and the close are asserted
+in both modes.
 """
 
 from __future__ import annotations
