@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.requests import Request
 
 from models.errors import InvalidParameterError
 from models.message import MessageContent
+from models.validation import validate
 
 MAX_BODY_BYTES = 256 * 1024
 T = TypeVar("T", bound=BaseModel)
@@ -98,14 +99,7 @@ async def parse_body(request: Request, model: type[T]) -> T:
         data = json.loads(raw or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidParameterError(f"request body is not JSON: {exc}") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        )
-        raise InvalidParameterError(problems) from exc
+    return validate(model, data)
 
 
 def query_int(request: Request, name: str, *, default: int | None = None,

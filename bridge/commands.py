@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from models.errors import InvalidParameterError, MqimError
 from models.message import MessageContent
+from models.validation import describe_validation_error
 
 SUPPORTED_OPS = ("send", "typing", "read", "presence")
 # Named by DESIGN.md but served by later releases: refused with a clear message, not "unknown".
@@ -84,7 +85,5 @@ def parse_command(payload: bytes, max_bytes: int) -> Command:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-        )
+        problems = describe_validation_error(exc)
         raise CommandError(InvalidParameterError(f"invalid {op} command: {problems}"), req) from exc

@@ -76,8 +76,9 @@ class BatchHandler:
                 sends.append((uplink, command))
             else:
                 others.append((uplink, command))
-        if sends:
-            await self._handle_sends(sends, replies)
+        # Committed thread events, then the replies, go out as one sequence (fewer PUBACK
+        # round trips than two); one connection keeps their order, so events precede acks.
+        events = await self._handle_sends(sends, replies) if sends else []
         ephemeral: list[Event] = []
         for uplink, command in others:
             try:
@@ -88,28 +89,29 @@ class BatchHandler:
                 elif isinstance(command, PresenceCommand):
                     ephemeral += await self._presence(uplink.sender_id, command, replies)
                 else:
-                    await self._read(uplink.sender_id, command, replies)
+                    await self._read(uplink.sender_id, command, events, replies)
             except MqimError as exc:
                 replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
         await publish_all(self._publisher, ephemeral, qos=0)
-        await publish_all(self._publisher, replies)
+        await publish_all(self._publisher, events + replies)
 
     def _reply(self, user_id: str, event: Mapping[str, Any]) -> Event:
         return (self._scheme.user(user_id), event)
 
     async def _handle_sends(
         self, sends: list[tuple[Uplink, SendCommand]], replies: list[Event]
-    ) -> None:
+    ) -> list[Event]:
+        """Store the sends; return their thread events and add acks/errors to `replies`."""
         drafts = [c.to_draft(uplink.sender_id, c.thread_id, c.client_msg_id) for uplink, c in sends]
         results = await append_messages(drafts, max_body_chars=self._max_body_chars)
-        # Committed: publish the entries in seq order, then the acks. Duplicates are published
-        # again: the first attempt may have died between commit and publish (a bridge crash, a
-        # lost broker), and receivers deduplicate by (thread_id, seq).
+        # Committed: the entries in seq order (the caller publishes them before the acks).
+        # Duplicates are published again: the first attempt may have died between commit and
+        # publish (a bridge crash, a lost broker); receivers deduplicate by (thread_id, seq).
         entries = {r.entry.id: r.entry for r in results if isinstance(r, Appended)}
-        await publish_all(self._publisher, [
+        events: list[Event] = [
             (self._scheme.thread(e.thread_id), e.to_event())
             for e in sorted(entries.values(), key=lambda e: (e.thread_id, e.seq))
-        ])
+        ]
         for (uplink, command), result in zip(sends, results, strict=True):
             if isinstance(result, MqimError):
                 replies.append(self._reply(uplink.sender_id, error_event(result, command.req)))
@@ -122,6 +124,7 @@ class BatchHandler:
                     "client_msg_id": entry.client_msg_id,
                     "duplicate": result.duplicate,
                 })))
+        return events
 
     async def _typing(self, sender_id: str, command: TypingCommand) -> Event:
         await check_member(command.thread_id, sender_id)
@@ -144,12 +147,12 @@ class BatchHandler:
         return [(self._scheme.thread(t), event) for t in threads] + [
             (self._scheme.user(f), event) for f in friends]
 
-    async def _read(self, sender_id: str, command: ReadCommand, replies: list[Event]) -> None:
+    async def _read(
+        self, sender_id: str, command: ReadCommand, events: list[Event], replies: list[Event]
+    ) -> None:
         mark = await mark_read(sender_id, command.thread_id, command.seq)
         if mark.advanced:
-            await self._publisher.publish(
-                self._scheme.thread(command.thread_id), mark.receipt_event()
-            )
+            events.append((self._scheme.thread(command.thread_id), mark.receipt_event()))
             replies.append(self._reply(sender_id, mark.sync_event()))
         if command.req is not None:
             replies.append(self._reply(sender_id, ack_event(command.req, {

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -37,6 +37,7 @@ from api.mqtt_decide import Decision, HookAction, decide
 from api.schemas import MAX_BODY_BYTES, parse_body
 from api.state import ApiState
 from models.errors import InvalidParameterError, NotFoundError, TokenInvalidError
+from models.validation import validate
 
 BASE = "/api/internal/mqtt"
 T = TypeVar("T", bound=BaseModel)
@@ -71,15 +72,6 @@ class _Hook(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-def _validate(model: type[T], data: Any) -> T:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        )
-        raise InvalidParameterError(problems) from exc
 
 
 # --- mosquitto-go-auth / amqtt contrib HTTP ----------------------------------------------------
@@ -162,7 +154,7 @@ def _go_auth_route(handler: GoAuthHandler) -> Callable[[Request], Awaitable[Resp
 
 
 async def _go_auth_user(state: ApiState, params: dict[str, Any]) -> Decision:
-    body = _validate(GoAuthUser, params)
+    body = validate(GoAuthUser, params)
     return await decide(
         state, HookAction.CONNECT, username=body.username, password=body.password,
         client_id=body.clientid if body.clientid is not None else body.client_id,
@@ -170,12 +162,12 @@ async def _go_auth_user(state: ApiState, params: dict[str, Any]) -> Decision:
 
 
 async def _go_auth_superuser(state: ApiState, params: dict[str, Any]) -> Decision:
-    body = _validate(GoAuthSuperuser, params)
+    body = validate(GoAuthSuperuser, params)
     return await decide(state, HookAction.SUPERUSER, username=body.username)
 
 
 async def _go_auth_acl(state: ApiState, params: dict[str, Any]) -> Decision:
-    body = _validate(GoAuthAcl, params)
+    body = validate(GoAuthAcl, params)
     action = _GO_AUTH_ACC.get(body.acc)
     if action is None:
         raise InvalidParameterError("acc must be 1 (read), 2 (write), 3 (readwrite) or 4 "
