@@ -485,6 +485,10 @@ def verdicts(results: Sequence[Figures]) -> list[tuple[str, str, bool]]:
             rate = f.extra["connects_per_s"]
             rows.append((f"{f.mode}: >= 500 authenticated connects/s", f"{rate:.0f}/s",
                          rate >= 500))
+            if f.mode == "mosquitto" and "10000" in f.scenario:
+                rss = f.extra["idle_rss_mb_with_all_connected"]
+                rows.append(("mosquitto: 10,000 idle clients, bridge + API RSS <= 300 MB",
+                             f"{rss:.0f} MB", rss <= 300))
     history = [f for f in results if f.scenario.startswith("history page")]
     for mode in {f.mode for f in history}:
         small, large = [f for f in history if f.mode == mode][:2] if len(history) > 1 else (
