@@ -20,7 +20,7 @@ from bridge.commands import (
     TypingCommand,
     parse_command,
 )
-from broker.publisher import EventPublisher, publish_all
+from broker.publisher import PUBLISH_WINDOW, EventPublisher, publish_all
 from broker.topics import TopicScheme
 from models.errors import MqimError
 from models.message import Appended, append_messages
@@ -53,9 +53,10 @@ def ack_event(req: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
 class BatchHandler:
     def __init__(
         self, publisher: EventPublisher, scheme: TopicScheme, *, max_payload_bytes: int,
-        max_body_chars: int,
+        max_body_chars: int, publish_window: int = PUBLISH_WINDOW,
     ) -> None:
         self._publisher = publisher
+        self._window = publish_window
         self._scheme = scheme
         self._max_payload_bytes = max_payload_bytes
         self._max_body_chars = max_body_chars
@@ -92,8 +93,8 @@ class BatchHandler:
                     await self._read(uplink.sender_id, command, events, replies)
             except MqimError as exc:
                 replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
-        await publish_all(self._publisher, ephemeral, qos=0)
-        await publish_all(self._publisher, events + replies)
+        await publish_all(self._publisher, ephemeral, qos=0, window=self._window)
+        await publish_all(self._publisher, events + replies, window=self._window)
 
     def _reply(self, user_id: str, event: Mapping[str, Any]) -> Event:
         return (self._scheme.user(user_id), event)

@@ -31,13 +31,14 @@ class EventPublisher(Protocol):
 
 
 async def publish_all(
-    publisher: EventPublisher, events: list[tuple[str, Mapping[str, Any]]], *, qos: int = 1
+    publisher: EventPublisher, events: list[tuple[str, Mapping[str, Any]]], *, qos: int = 1,
+    window: int = PUBLISH_WINDOW,
 ) -> None:
     """Publish many events with up to PUBLISH_WINDOW in flight; order holds within a window
     only as far as the broker keeps it, which for one client connection it does (MQTT 4.6)."""
-    for start in range(0, len(events), PUBLISH_WINDOW):
-        window = events[start:start + PUBLISH_WINDOW]
-        await asyncio.gather(*(publisher.publish(t, e, qos=qos) for t, e in window))
+    for start in range(0, len(events), window):
+        chunk = events[start:start + window]
+        await asyncio.gather(*(publisher.publish(t, e, qos=qos) for t, e in chunk))
 
 
 class MqttPublisher:

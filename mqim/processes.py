@@ -9,7 +9,6 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import aiomqtt
 import uvicorn
 
 from api.app import create_app
@@ -129,10 +128,10 @@ async def access_sync(settings: Settings, directory: ModelDirectory) -> AsyncIte
         yield control
 
 
-def bridge_sync(settings: Settings) -> Callable[[aiomqtt.Client], Awaitable[None]]:
+def bridge_sync(settings: Settings) -> Callable[[], Awaitable[None]]:
     """The bridge's on_ready: with Mosquitto, resend the whole access state after each connect."""
 
-    async def on_ready(client: aiomqtt.Client) -> None:
+    async def on_ready() -> None:
         if pushes_to_mosquitto(settings):
             # Workers that (re)connect together take turns; the later ones find it ready.
             async with advisory_lock(settings.db_url, ACL_SYNC_LOCK), mosquitto_control(

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-import aiomqtt
 import uvicorn
 from starlette.applications import Starlette
 
@@ -74,8 +73,8 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         ready = asyncio.Event()
         sync_acl = bridge_sync(settings)
 
-        async def bridge_ready(client: aiomqtt.Client) -> None:
-            await sync_acl(client)
+        async def bridge_ready() -> None:
+            await sync_acl()
             ready.set()
 
         bridge = asyncio.create_task(
