@@ -81,10 +81,7 @@ async def add(request: Request) -> JSONResponse:
 
 async def remove(request: Request) -> JSONResponse:
     await require_admin(request)
-    try:
-        rule_id = int(request.path_params["rule_id"])
-    except ValueError as exc:
-        raise InvalidParameterError("rule id must be an integer") from exc
+    rule_id: int = request.path_params["rule_id"]
     await delete_rule(rule_id)
     await _rules_changed(request)
     return ok({"id": rule_id, "deleted": True})
@@ -103,5 +100,6 @@ routes = [
     Route("/api/admin/users/{user_id}/acl", user_acl, methods=["GET"]),
     Route("/api/admin/acl/rules", rules, methods=["GET"]),
     Route("/api/admin/acl/rules", add, methods=["POST"]),
-    Route("/api/admin/acl/rules/{rule_id}", remove, methods=["DELETE"]),
+    # `{rule_id:int}`: any other id matches no route, so it is a 404 like a missing rule.
+    Route("/api/admin/acl/rules/{rule_id:int}", remove, methods=["DELETE"]),
 ]
