@@ -12,7 +12,6 @@ from typing import Any
 
 from api.state import ApiState
 from broker.errors import BrokerError
-from broker.publisher import publish_all
 from models.clock import utcnow
 from models.membership import MembershipChange
 from models.thread import member_ids
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 async def announce(state: ApiState, events: list[tuple[str, Mapping[str, Any]]]) -> None:
     try:
-        await publish_all(state.publisher, events)
+        await state.publisher.publish_all(events)
     except BrokerError as exc:
         logger.warning("committed, but could not publish %d event(s): %s", len(events), exc)
 

@@ -43,7 +43,7 @@ from tests.helpers import Account, register
 from tests.stacks import Stack, running_stack
 
 PAYLOAD_PAD = 120  # bytes of body padding: ~200-byte uplinks, as in the research figures
-IN_FLIGHT = 100  # publishes awaiting PUBACK per sender
+IN_FLIGHT = 100  # unconfirmed sends per client (PUBACK for raw, the ack event for mqim)
 
 
 # --- measurement helpers -----------------------------------------------------------------
@@ -139,29 +139,81 @@ def service_client(stack: Stack, name: str) -> aiomqtt.Client:
                           max_inflight_messages=IN_FLIGHT)
 
 
-async def publish_paced(client: aiomqtt.Client, items: Sequence[tuple[str, Callable[[], bytes]]],
-                        rate: float, progress: Progress) -> None:
-    """QoS 1 publishes, at most IN_FLIGHT awaiting PUBACK, at `rate` per second (0: max).
-    Payloads are made at publish time, so their timestamps measure from the publish."""
+async def run_paced(sends: Sequence[Callable[[], Awaitable[None]]], rate: float,
+                    progress: Progress) -> None:
+    """Start each send at `rate` per second (0: as fast as the window allows), with at most
+    IN_FLIGHT unconfirmed; a send's awaitable completes when it is confirmed."""
     window = asyncio.Semaphore(IN_FLIGHT)
     start = time.monotonic()
 
-    async def one(topic: str, payload: bytes) -> None:
+    async def one(send: Callable[[], Awaitable[None]]) -> None:
         try:
-            await client.publish(topic, payload, qos=1)
+            await send()
         finally:
             window.release()
             progress.add()
 
     tasks = []
-    for i, (topic, make) in enumerate(items):
+    for i, send in enumerate(sends):
         if rate > 0:
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
         await window.acquire()
-        tasks.append(asyncio.ensure_future(one(topic, make())))
+        tasks.append(asyncio.ensure_future(one(send)))
     await asyncio.gather(*tasks)
+
+
+async def publish(client: aiomqtt.Client, topic: str, make: Callable[[], bytes]) -> None:
+    """A raw QoS 1 publish, confirmed by the broker's PUBACK. The payload is made at publish
+    time, so its timestamp measures from the publish."""
+    await client.publish(topic, make(), qos=1)
+
+
+class ChatSender:
+    """A chat client's sending side, built as the README tells clients to: it is subscribed to
+    its thread (it must be, to hear the other side) and its own topic, and a send is confirmed
+    when its message comes back on the thread with the sender's `client_msg_id` (`echo`), or
+    by the `ack` event its `req` asks for (`req`: one more publish per message for the bridge).
+    The broker's PUBACK only means the broker has it. So senders are held to IN_FLIGHT
+    unconfirmed sends, as the raw publishers are held to IN_FLIGHT unacked PUBLISHes."""
+
+    def __init__(self, client: aiomqtt.Client, account: Account, thread_id: str, prefix: str,
+                 acks: str) -> None:
+        self.client, self.user_id, self.thread_id, self.prefix = (
+            client, account.user_id, thread_id, prefix)
+        self.by_req = acks == "req"
+        self._pending: dict[str, asyncio.Future[None]] = {}
+
+    async def subscribe(self) -> None:
+        await self.client.subscribe(f"{self.prefix}/u/{self.user_id}", qos=1)
+        if not self.by_req:
+            await self.client.subscribe(f"{self.prefix}/t/{self.thread_id}", qos=1)
+
+    async def send(self, i: int) -> None:
+        key = f"b{i}-{secrets.token_hex(4)}"
+        done = self._pending[key] = asyncio.get_running_loop().create_future()
+        await self.client.publish(f"{self.prefix}/up/{self.user_id}", send_payload(
+            key, self.thread_id, i, req=key if self.by_req else None), qos=1)
+        await done
+
+    async def listen(self) -> None:
+        """Resolve confirmations until cancelled; an `error` event fails the run (a bench must
+        not count refused sends)."""
+        async for message in self.client.messages:
+            event = json.loads(bytes(message.payload))
+            kind = event.get("type")
+            if kind == "error":
+                raise RuntimeError(f"send refused: {event}")
+            if self.by_req and kind == "ack":
+                key = event["req"]
+            elif not self.by_req and kind == "message" and event["sender_id"] == self.user_id:
+                key = event["client_msg_id"]
+            else:
+                continue
+            future = self._pending.pop(key, None)
+            if future is not None:
+                future.set_result(None)
 
 
 def stamp_body(i: int) -> str:
@@ -172,10 +224,12 @@ def raw_payload(i: int) -> bytes:
     return stamp_body(i).encode()
 
 
-def send_payload(i: int, thread_id: str) -> bytes:
-    return json.dumps({"op": "send", "req": f"r{i}", "thread_id": thread_id,
-                       "client_msg_id": f"b{i}-{secrets.token_hex(4)}",
-                       "body": stamp_body(i)}).encode()
+def send_payload(client_msg_id: str, thread_id: str, i: int, *, req: str | None) -> bytes:
+    command = {"op": "send", "thread_id": thread_id, "client_msg_id": client_msg_id,
+               "body": stamp_body(i)}
+    if req is not None:
+        command["req"] = req
+    return json.dumps(command).encode()
 
 
 async def receive(client: aiomqtt.Client, expected: int, progress: Progress | None,
@@ -220,8 +274,9 @@ async def raw_passthrough(stack: Stack, pairs: int, per_pair: int, fanout: int =
             receivers = [group.create_task(receive(s, per_pair, progress, None, kind=None))
                          for s in subs]
             for p, pub in enumerate(pubs):
-                items = [(f"bench/raw/{p}", partial(raw_payload, i)) for i in range(per_pair)]
-                group.create_task(publish_paced(pub, items, 0, Progress("", 0)))
+                sends = [partial(publish, pub, f"bench/raw/{p}", partial(raw_payload, i))
+                         for i in range(per_pair)]
+                group.create_task(run_paced(sends, 0, Progress("", 0)))
             await asyncio.gather(*receivers)
             return pairs * per_pair * fanout / (time.monotonic() - start)
         finally:
@@ -255,7 +310,7 @@ async def group_of(http: httpx.AsyncClient, owner: Account, members: Sequence[Ac
 
 async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[str],
                    receivers: Sequence[tuple[Account, str]], per_sender: int, rate: float,
-                   figures: Figures) -> None:
+                   figures: Figures, *, acks: str) -> None:
     """senders[i] sends `per_sender` messages to threads[i]; each (account, thread) in
     `receivers` is a member subscribed to that thread. Fills persisted/delivered/latency."""
     prefix = stack.settings.topic_prefix
@@ -263,7 +318,7 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
     total = len(senders) * per_sender
     latencies: list[float] = []
     received = Progress("delivered to members", deliveries)
-    sent = Progress("sent by clients", total)
+    sent = Progress("sent and acked", total)
     clients = [user_client(stack, a) for a in senders]
     sub_clients = [user_client(stack, a) for a, _ in receivers]
     for c in (*clients, *sub_clients):
@@ -271,36 +326,28 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
     try:
         for c, (_, thread_id) in zip(sub_clients, receivers, strict=True):
             await c.subscribe(f"{prefix}/t/{thread_id}", qos=1)
-        for c, a in zip(clients, senders, strict=True):
-            await c.subscribe(f"{prefix}/u/{a.user_id}", qos=1)
+        chats = [ChatSender(c, a, t, prefix, acks)
+                 for c, a, t in zip(clients, senders, threads, strict=True)]
+        for chat in chats:
+            await chat.subscribe()
         meter = ProcessMeter(stack)
         start = time.monotonic()
-        acks_done = [start]
-
-        async def count_acks(client: aiomqtt.Client) -> None:
-            acked = 0
-            async for message in client.messages:
-                if json.loads(bytes(message.payload)).get("type") == "ack":
-                    acked += 1
-                    if acked >= per_sender:
-                        acks_done[0] = max(acks_done[0], time.monotonic())
-                        return
-
         async with asyncio.timeout(600), asyncio.TaskGroup() as group:
             waits = [group.create_task(receive(c, per_sender, received, latencies))
                      for c in sub_clients]
-            ack_tasks = [group.create_task(count_acks(c)) for c in clients]
+            listeners = [group.create_task(chat.listen()) for chat in chats]
             per_rate = rate / len(senders) if rate else 0
-            for c, a, t in zip(clients, senders, threads, strict=True):
-                items = [(f"{prefix}/up/{a.user_id}", partial(send_payload, i, t))
-                         for i in range(per_sender)]
-                group.create_task(publish_paced(c, items, per_rate, sent))
-            await asyncio.gather(*waits, *ack_tasks)
+            await asyncio.gather(*(run_paced([partial(chat.send, i) for i in range(per_sender)],
+                                             per_rate, sent) for chat in chats))
+            acked = time.monotonic()
+            await asyncio.gather(*waits)
+            for task in listeners:
+                task.cancel()
         elapsed = time.monotonic() - start
         meter.stop(figures)
         figures.messages = total
         figures.seconds = elapsed
-        figures.persisted_per_s = total / (acks_done[0] - start)
+        figures.persisted_per_s = total / (acked - start)
         figures.delivered_per_s = deliveries / elapsed
         figures.p50_ms = percentile(latencies, 50)
         figures.p95_ms = percentile(latencies, 95)
@@ -322,7 +369,7 @@ async def scenario_direct(stack: Stack, http: httpx.AsyncClient, args: argparse.
                                    json={"type": "direct", "user_ids": [users[2 * i + 1].user_id]})
         threads.append(response.json()["data"]["thread_id"])
     await pipeline(stack, users[0::2], threads, list(zip(users[1::2], threads, strict=True)),
-                   per, args.rate, figures)
+                   per, args.rate, figures, acks=args.acks)
     figures.raw_per_s = await raw_passthrough(stack, pairs, per)
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
@@ -340,7 +387,8 @@ async def scenario_groups(stack: Stack, http: httpx.AsyncClient, args: argparse.
         thread_id = await group_of(http, members[0], members[1:])
         threads.append(thread_id)
         receivers += [(m, thread_id) for m in members[1:]]
-    await pipeline(stack, users[0::size], threads, receivers, per, args.rate, figures)
+    await pipeline(stack, users[0::size], threads, receivers, per, args.rate, figures,
+                   acks=args.acks)
     figures.raw_per_s = await raw_passthrough(stack, groups, per, fanout=size - 1)
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
@@ -353,7 +401,7 @@ async def scenario_fanout(stack: Stack, http: httpx.AsyncClient, args: argparse.
     users = await accounts(http, size)
     thread_id = await group_of(http, users[0], users[1:])
     await pipeline(stack, users[:1], [thread_id], [(u, thread_id) for u in users[1:]], per, 0,
-                   figures)
+                   figures, acks=args.acks)
     figures.raw_per_s = await raw_passthrough(stack, 1, per, fanout=size - 1)
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
@@ -551,6 +599,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=0, help="total send rate, 0 = max [0]")
     parser.add_argument("--rate-check", type=float, default=1000,
                         help="also run 1:1 chats at this fixed rate for latency [1000]")
+    parser.add_argument("--acks", choices=("echo", "req"), default="echo",
+                        help="how senders confirm a send: their message's echo on the thread, "
+                        "or an ack event for a req [echo]")
     parser.add_argument("--groups", type=int, default=100, help="groups of 10 [100]")
     parser.add_argument("--fanout", type=int, default=1000, help="members of the big group")
     parser.add_argument("--fanout-messages", type=int, default=50)

@@ -20,18 +20,16 @@ from bridge.commands import (
     TypingCommand,
     parse_command,
 )
-from broker.publisher import PUBLISH_WINDOW, EventPublisher, publish_all
+from broker.publisher import Event, EventPublisher
 from broker.topics import TopicScheme
+from models.append import append_messages
 from models.errors import MqimError
-from models.message import Appended, append_messages
+from models.message import Appended
 from models.presence import presence_audience, set_presence
 from models.readstate import mark_read
 from models.thread import check_member
 
 logger = logging.getLogger(__name__)
-
-Event = tuple[str, Mapping[str, Any]]
-
 
 @dataclass(frozen=True)
 class Uplink:
@@ -53,10 +51,9 @@ def ack_event(req: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
 class BatchHandler:
     def __init__(
         self, publisher: EventPublisher, scheme: TopicScheme, *, max_payload_bytes: int,
-        max_body_chars: int, publish_window: int = PUBLISH_WINDOW,
+        max_body_chars: int,
     ) -> None:
         self._publisher = publisher
-        self._window = publish_window
         self._scheme = scheme
         self._max_payload_bytes = max_payload_bytes
         self._max_body_chars = max_body_chars
@@ -93,8 +90,8 @@ class BatchHandler:
                     await self._read(uplink.sender_id, command, events, replies)
             except MqimError as exc:
                 replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
-        await publish_all(self._publisher, ephemeral, qos=0, window=self._window)
-        await publish_all(self._publisher, events + replies, window=self._window)
+        await self._publisher.publish_all(ephemeral, qos=0)
+        await self._publisher.publish_all(events + replies)
 
     def _reply(self, user_id: str, event: Mapping[str, Any]) -> Event:
         return (self._scheme.user(user_id), event)

@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_MIN, BACKOFF_MAX = 0.2, 10.0
 SHARE_GROUP = "mqim-bridge"
-# paho takes any number of publishes in flight (it has no aiomqtt-style warning at 10).
-PUBLISH_WINDOW = 1000
 
 
 async def run_bridge(
@@ -76,7 +74,7 @@ async def _consume(
 ) -> None:
     handler = BatchHandler(
         publisher, scheme, max_payload_bytes=settings.max_payload_bytes,
-        max_body_chars=settings.max_body_chars, publish_window=PUBLISH_WINDOW,
+        max_body_chars=settings.max_body_chars,
     )
     convert = _to_uplink(scheme)
     while True:

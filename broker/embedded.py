@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,7 +33,7 @@ from broker.acl import Directory
 from broker.client import service_endpoint
 from broker.errors import BrokerError, PortInUseError
 from broker.plugins import ConnectionRegistry
-from broker.publisher import encode_event
+from broker.publisher import Event, encode_event
 from broker.topics import TopicScheme
 from config import Settings
 
@@ -194,8 +194,9 @@ class BrokerPublisher:
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
 
-    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
-        await self._broker.internal_message_broadcast(topic, encode_event(event), qos)
+    async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
+        for topic, event in events:
+            await self._broker.internal_message_broadcast(topic, encode_event(event), qos)
 
 
 def broker_config(

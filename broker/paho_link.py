@@ -2,10 +2,13 @@
 
 The research measured paho at 3-4x aiomqtt's throughput per message (aiomqtt awaits a future per
 publish through paho's callbacks, and iterates messages through extra queues). This link keeps
-paho's network loop in its thread and hands results to asyncio with `call_soon_threadsafe`:
-received messages go to an asyncio queue, each publish gets a future resolved by `on_publish`.
-It also uses paho's public manual-ack API (`manual_ack=True`, `ack(mid, qos)`), so PUBACKs for
-uplinks are sent only when the bridge says so (after commit).
+paho's network loop in its thread and crosses to asyncio as rarely as it can: received messages
+go to a deque with one loop wake-up per burst, and `publish_all` does not wait for PUBACKs.
+That is safe because paho writes packets in the order they are queued and the broker handles a
+connection's packets in order: with no in-flight limit on our side, a PUBACK the bridge sends
+for an uplink after `publish_all` returns reaches the broker after that batch's events.
+Uplinks are acked with paho's public manual-ack API (`manual_ack=True`, `ack(mid, qos)`), only
+when the bridge says so (after commit).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -22,11 +26,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.client import ServiceEndpoint
 from broker.errors import BrokerUnavailableError
-from broker.publisher import encode_event
+from broker.publisher import Event, encode_event
 
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+# Publishes the broker has not acknowledged yet, past which publish_all waits (back-pressure).
+MAX_UNACKED = 5000
+DRAIN_POLL = 0.002
 
 
 class LinkClosedError(BrokerUnavailableError):
@@ -34,8 +41,9 @@ class LinkClosedError(BrokerUnavailableError):
 
 
 class PahoLink:
-    """`async with PahoLink(endpoint, client_id) as link:` then `subscribe`, `messages()`,
-    `publish`, `ack`. Not reusable after it closes: make a new one to reconnect."""
+    """`async with PahoLink(endpoint, client_id) as link:` then `subscribe`, `next_message`,
+    `take_ready`, `publish_all`, `ack`. Not reusable after it closes: make a new one to
+    reconnect."""
 
     def __init__(self, endpoint: ServiceEndpoint, client_id: str, *, clean_session: bool) -> None:
         self._endpoint = endpoint
@@ -44,18 +52,21 @@ class PahoLink:
             protocol=paho.MQTTv311, manual_ack=True,
         )
         client.username_pw_set(endpoint.username, endpoint.password)
-        client.max_inflight_messages_set(1000)
+        client.max_inflight_messages_set(0)  # no limit: a held-back publish would lose its order
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_socket_open = self._on_socket_open
         self._client = client
         self._loop = asyncio.get_running_loop()
-        self._messages: asyncio.Queue[paho.MQTTMessage | None] = asyncio.Queue()
-        self._pending: dict[int, asyncio.Future[None]] = {}
+        # Written by paho's thread, read by the loop; deque appends and pops are atomic.
+        self._inbox: deque[paho.MQTTMessage] = deque()
+        self._wakeup_scheduled = False
+        self._reader: asyncio.Future[None] | None = None
+        self._unacked: deque[paho.MQTTMessageInfo] = deque()
+        self._pending: dict[int, asyncio.Future[None]] = {}  # subscribes
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._closed: str | None = None
 
@@ -74,15 +85,16 @@ class PahoLink:
         self._loop.call_soon_threadsafe(self._close, f"disconnected: {reason}")
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self._loop.call_soon_threadsafe(self._messages.put_nowait, message)
-
-    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode,
-                    properties: Any) -> None:
-        self._loop.call_soon_threadsafe(self._publish_done, mid)
+        # Append before looking at the flag: a wake-up already scheduled runs after this append,
+        # so no message is left waiting. One wake-up per burst instead of one per message.
+        self._inbox.append(message)
+        if not self._wakeup_scheduled:
+            self._wakeup_scheduled = True
+            self._loop.call_soon_threadsafe(self._wake_reader)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int,
                       reasons: list[ReasonCode], properties: Any) -> None:
-        self._loop.call_soon_threadsafe(self._publish_done, mid)
+        self._loop.call_soon_threadsafe(self._subscribe_done, mid)
 
     # -- the event loop -------------------------------------------------------------------
 
@@ -94,7 +106,12 @@ class PahoLink:
         else:
             self._connected.set_result(None)
 
-    def _publish_done(self, mid: int) -> None:
+    def _wake_reader(self) -> None:
+        self._wakeup_scheduled = False
+        if self._reader is not None and not self._reader.done():
+            self._reader.set_result(None)
+
+    def _subscribe_done(self, mid: int) -> None:
         future = self._pending.pop(mid, None)
         if future is not None and not future.done():
             future.set_result(None)
@@ -110,7 +127,8 @@ class PahoLink:
             if not future.done():
                 future.set_exception(error)
         self._pending.clear()
-        self._messages.put_nowait(None)
+        if self._reader is not None and not self._reader.done():
+            self._reader.set_result(None)
 
     async def __aenter__(self) -> PahoLink:
         try:
@@ -147,36 +165,37 @@ class PahoLink:
         self._pending[int(mid or 0)] = future
         await future
 
-    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
-        """Publish one JSON event; for QoS 1, return once the broker has acknowledged it."""
-        info = self._client.publish(topic, encode_event(event), qos=qos, retain=False)
-        self._check(info.rc)
-        if qos == 0:
-            return
-        # No await since publish(): paho's on_publish for this mid reaches the loop later.
-        future = self._loop.create_future()
-        self._pending[info.mid] = future
-        if info.is_published():
-            self._publish_done(info.mid)
-        await future
+    async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
+        """Queue the events on the connection in order (see the module docstring for why that
+        is enough); wait only while more than MAX_UNACKED publishes await the broker's PUBACK."""
+        for topic, event in events:
+            info = self._client.publish(topic, encode_event(event), qos=qos, retain=False)
+            self._check(info.rc)
+            if qos:
+                self._unacked.append(info)
+        while self._unacked and self._unacked[0].is_published():
+            self._unacked.popleft()
+        while len(self._unacked) > MAX_UNACKED:
+            await asyncio.sleep(DRAIN_POLL)
+            self._check(MQTTErrorCode.MQTT_ERR_SUCCESS)
+            while self._unacked and self._unacked[0].is_published():
+                self._unacked.popleft()
 
     def ack(self, mid: int, qos: int) -> None:
         """PUBACK an uplink (only after its batch committed)."""
         self._client.ack(mid, qos)
 
     async def next_message(self) -> paho.MQTTMessage:
-        message = await self._messages.get()
-        if message is None:
-            raise LinkClosedError(self._closed or "closed")
-        return message
+        while not self._inbox:
+            if self._closed is not None:
+                raise LinkClosedError(self._closed)
+            self._reader = self._loop.create_future()
+            if self._inbox:  # arrived before the reader was set: its wake-up may have passed
+                break
+            await self._reader
+        return self._inbox.popleft()
 
     def take_ready(self, limit: int) -> list[paho.MQTTMessage]:
         """Up to `limit` messages already received, without waiting (group commit)."""
-        batch: list[paho.MQTTMessage] = []
-        while len(batch) < limit and not self._messages.empty():
-            message = self._messages.get_nowait()
-            if message is None:
-                self._messages.put_nowait(None)  # keep the end marker for the next reader
-                break
-            batch.append(message)
-        return batch
+        inbox = self._inbox
+        return [inbox.popleft() for _ in range(min(limit, len(inbox)))]

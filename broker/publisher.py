@@ -1,4 +1,4 @@
-"""The publisher interface both adapters use to send events after a commit, and its MQTT form."""
+"""The publisher interface the API and the bridge send events through after a commit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import aiomqtt
@@ -20,38 +20,18 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+Event = tuple[str, Mapping[str, Any]]
+
 # aiomqtt warns past 10 publishes in flight; 10 keeps the pipe full without the noise.
 PUBLISH_WINDOW = 10
 
 
 class EventPublisher(Protocol):
-    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
-        """Send one JSON event (QoS 1 unless ephemeral), never retained."""
+    async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
+        """Send JSON events (QoS 1 unless ephemeral, never retained) in order. On return the
+        broker has them, or, on a connection that keeps order, will have them before anything
+        sent on that connection afterwards (the bridge relies on this to PUBACK uplinks)."""
         ...
-
-
-async def publish_all(
-    publisher: EventPublisher, events: list[tuple[str, Mapping[str, Any]]], *, qos: int = 1,
-    window: int = PUBLISH_WINDOW,
-) -> None:
-    """Publish many events with up to PUBLISH_WINDOW in flight; order holds within a window
-    only as far as the broker keeps it, which for one client connection it does (MQTT 4.6)."""
-    for start in range(0, len(events), window):
-        chunk = events[start:start + window]
-        await asyncio.gather(*(publisher.publish(t, e, qos=qos) for t, e in chunk))
-
-
-class MqttPublisher:
-    """An EventPublisher over a connected aiomqtt client (the bridge's own connection)."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self._client = client
-
-    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
-        try:
-            await self._client.publish(topic, encode_event(event), qos=qos, retain=False)
-        except aiomqtt.MqttError as exc:
-            raise BrokerUnavailableError(f"cannot publish to {topic}: {exc}") from exc
 
 
 class ServicePublisher:
@@ -84,7 +64,13 @@ class ServicePublisher:
             with contextlib.suppress(aiomqtt.MqttError):
                 await client.__aexit__(None, None, None)
 
-    async def publish(self, topic: str, event: Mapping[str, Any], *, qos: int = 1) -> None:
+    async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
+        """Up to PUBLISH_WINDOW in flight; one client connection keeps their order (MQTT 4.6)."""
+        for begin in range(0, len(events), PUBLISH_WINDOW):
+            chunk = events[begin:begin + PUBLISH_WINDOW]
+            await asyncio.gather(*(self._publish(t, e, qos) for t, e in chunk))
+
+    async def _publish(self, topic: str, event: Mapping[str, Any], qos: int) -> None:
         payload = encode_event(event)
         for attempt in (1, 2):
             client = self._client

@@ -1,10 +1,9 @@
 """The timeline of each thread: messages and thread events, numbered by a gapless per-thread seq.
 
-`append_messages` stores a whole batch in one transaction: one seq allocation per thread, one
-membership query, one idempotency query, one bulk insert. Seqs are allocated by an
-`UPDATE thread SET last_seq = last_seq + n` that row-locks the thread (PostgreSQL) or takes the
-write lock (SQLite) until commit, so concurrent writers (HTTP, several bridge workers) never share
-or skip a number. `unique(thread, seq)` and `unique(sender, client_msg_id)` are the backstops.
+Seqs are allocated by an `UPDATE thread SET last_seq = last_seq + n` that row-locks the thread
+(PostgreSQL) or takes the write lock (SQLite) until commit, so concurrent writers (HTTP, several
+bridge workers) never share or skip a number; `models.append` stores batches of messages that way.
+`unique(thread, seq)` and `unique(sender, client_msg_id)` are the backstops.
 """
 
 from __future__ import annotations
@@ -18,23 +17,17 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from models.clock import epoch_ms, utcnow
 from models.errors import (
-    BlockedError,
     ContentInvalidError,
-    MessageNotFoundError,
     MqimError,
-    NotAMemberError,
     ThreadNotFoundError,
 )
-from models.friend import blocked_error, blocks_among
 from models.ids import new_message_id
-from models.thread import Member, Thread, check_member
+from models.thread import Thread, check_member
 from models.user import User
 
 logger = logging.getLogger(__name__)
@@ -210,164 +203,6 @@ async def append_event(
         data=data,
         using_db=conn,
     )
-
-
-async def append_messages(
-    drafts: Sequence[Draft], *, max_body_chars: int
-) -> list[AppendResult]:
-    """Store a batch of messages; one result per draft, in order.
-
-    Each result is the stored entry (possibly an earlier duplicate) or the MqimError that refused
-    that draft; one bad draft never fails the others. Senders' read_seq advances to their message.
-    """
-    results: list[AppendResult | None] = [None] * len(drafts)
-    pending: list[int] = []
-    for index, draft in enumerate(drafts):
-        try:
-            check_draft(draft, max_body_chars)
-        except MqimError as exc:
-            results[index] = exc
-        else:
-            pending.append(index)
-    if pending:
-        try:
-            async with in_transaction() as conn:
-                await _append_batch(conn, drafts, pending, results)
-        except IntegrityError:
-            # Another writer stored one of these client_msg_ids between our check and our
-            # insert. Redo the batch one draft at a time so only the duplicate is affected.
-            logger.info("batch of %d hit a concurrent duplicate; retrying one by one", len(pending))
-            for index in pending:
-                results[index] = await _append_one(drafts[index])
-    return [r for r in results if r is not None]
-
-
-async def _append_one(draft: Draft) -> AppendResult:
-    single: list[AppendResult | None] = [None]
-    try:
-        async with in_transaction() as conn:
-            await _append_batch(conn, [draft], [0], single)
-    except IntegrityError:
-        existing = await Message.get_or_none(
-            sender_id=draft.sender_id, client_msg_id=draft.client_msg_id
-        )
-        if existing is None:
-            raise
-        return Appended(existing, duplicate=True)
-    assert single[0] is not None  # noqa: S101  # _append_batch fills every pending slot
-    return single[0]
-
-
-async def _append_batch(
-    conn: BaseDBAsyncClient,
-    drafts: Sequence[Draft],
-    pending: list[int],
-    results: list[AppendResult | None],
-) -> None:
-    thread_ids = sorted({drafts[i].thread_id for i in pending})
-    sender_ids = sorted({drafts[i].sender_id for i in pending})
-    live_threads = dict(cast(list[tuple[str, str | None]], await Thread.filter(
-        id__in=thread_ids).using_db(conn).values_list("id", "direct_key")))
-    # The two users of each direct thread (its key joins their ids with ':', which no id
-    # contains), and the blocks between them: in a direct thread, a block either way stops both.
-    direct_pairs = {tid: _split_direct_key(key) for tid, key in live_threads.items() if key}
-    blocks = await blocks_among(direct_pairs.values(), conn)
-    memberships = set(
-        await Member.filter(thread_id__in=thread_ids, user_id__in=sender_ids)
-        .using_db(conn)
-        .values_list("thread_id", "user_id")
-    )
-    existing = {
-        (m.sender_id, m.client_msg_id): m
-        for m in await Message.filter(
-            sender_id__in=sender_ids,
-            client_msg_id__in=list({drafts[i].client_msg_id for i in pending}),
-        ).using_db(conn)
-    }
-    reply_ids = [drafts[i].reply_to for i in pending if drafts[i].reply_to]
-    reply_threads = dict(
-        await Message.filter(id__in=reply_ids, kind=EntryKind.MESSAGE)
-        .using_db(conn)
-        .values_list("id", "thread_id")
-    ) if reply_ids else {}
-
-    first_in_batch: dict[tuple[str, str], int] = {}
-    aliases: list[tuple[int, int]] = []
-    by_thread: dict[str, list[int]] = {}
-    for i in pending:
-        draft = drafts[i]
-        key = (draft.sender_id, draft.client_msg_id)
-        if draft.thread_id not in live_threads:
-            results[i] = ThreadNotFoundError(draft.thread_id)
-        elif (draft.thread_id, draft.sender_id) not in memberships:
-            results[i] = NotAMemberError(draft.thread_id)
-        elif key in existing:
-            results[i] = Appended(existing[key], duplicate=True)
-        elif key in first_in_batch:
-            aliases.append((i, first_in_batch[key]))
-        elif (refusal := _block_refusal(draft, direct_pairs, blocks)) is not None:
-            results[i] = refusal
-        elif draft.reply_to and reply_threads.get(draft.reply_to) != draft.thread_id:
-            results[i] = MessageNotFoundError(
-                f"message {draft.reply_to} to reply to is not in this thread"
-            )
-        else:
-            first_in_batch[key] = i
-            by_thread.setdefault(draft.thread_id, []).append(i)
-
-    rows: list[Message] = []
-    for thread_id in sorted(by_thread):  # a fixed lock order avoids deadlocks between batches
-        indexes = by_thread[thread_id]
-        first_seq = await allocate_seqs(conn, thread_id, len(indexes))
-        last_by_sender: dict[str, int] = {}
-        for offset, i in enumerate(indexes):
-            draft = drafts[i]
-            row = Message(
-                id=new_message_id(),
-                thread_id=thread_id,
-                seq=first_seq + offset,
-                kind=EntryKind.MESSAGE,
-                sender_id=draft.sender_id,
-                client_msg_id=draft.client_msg_id,
-                type=draft.type,
-                body=draft.body,
-                reply_to=draft.reply_to,
-                mentions=list(draft.mentions),
-                attachments=list(draft.attachments),
-                created_at=utcnow(),
-            )
-            rows.append(row)
-            results[i] = Appended(row)
-            last_by_sender[draft.sender_id] = row.seq
-        for sender_id, seq in last_by_sender.items():
-            _ = await Member.filter(thread_id=thread_id, user_id=sender_id).using_db(conn).update(
-                read_seq=seq
-            )
-    if rows:
-        await Message.bulk_create(rows, using_db=conn)
-    for i, first in aliases:
-        stored = results[first]
-        assert isinstance(stored, Appended)  # noqa: S101  # set in the loop above
-        results[i] = Appended(stored.entry, duplicate=True)
-
-
-def _split_direct_key(key: str) -> tuple[str, str]:
-    first, _, second = key.partition(":")
-    return first, second
-
-
-def _block_refusal(
-    draft: Draft, direct_pairs: dict[str, tuple[str, str]], blocks: set[tuple[str, str]]
-) -> BlockedError | None:
-    """Why the draft may not go to its direct thread, if one of its two users blocked the other."""
-    pair = direct_pairs.get(draft.thread_id)
-    if pair is None or not blocks:
-        return None
-    other = pair[1] if pair[0] == draft.sender_id else pair[0]
-    for blocker, blocked in ((draft.sender_id, other), (other, draft.sender_id)):
-        if (blocker, blocked) in blocks:
-            return blocked_error(draft.sender_id, other, blocker)
-    return None
 
 
 async def get_history(

@@ -12,13 +12,9 @@ from api.auth import authenticate, state_of
 from api.envelope import ok
 from api.events import announce
 from api.schemas import ReadBody, SendBody, parse_body, query_int
+from models.append import append_messages
 from models.errors import MqimError
-from models.message import (
-    HISTORY_LIMIT_DEFAULT,
-    HISTORY_LIMIT_MAX,
-    append_messages,
-    get_history,
-)
+from models.message import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, get_history
 from models.readstate import mark_read, sync_state
 
 

@@ -1,0 +1,325 @@
+"""Appending a batch of messages: the bridge's hot path, in as few round trips as SQL allows.
+
+    append_messages(drafts) -> one result per draft (the stored entry, a duplicate, or an error)
+
+A batch costs two statements, whatever the number of threads and senders in it:
+
+1. one read: the threads, the senders' memberships, earlier sends with the same client_msg_ids,
+   blocks inside direct threads and the messages replied to (UNION ALL of tagged rows);
+2. one write that allocates seqs and stores: `UPDATE thread SET last_seq = last_seq + n` per
+   thread (row locks taken in thread-id order, held to commit, so concurrent writers never share
+   or skip a seq), the INSERT, and the senders' read_seq. On PostgreSQL that is one statement
+   (data-modifying CTEs, so it is atomic without a transaction block); on SQLite a short
+   transaction (the write lock serialises writers, and there is no network to save).
+
+The ORM would send ~4 queries per thread plus 6 per batch, each built by pypika; at 1,000 msg/s
+that was 7 ms per batch and most of the bridge's CPU. `unique(thread, seq)` and
+`unique(sender, client_msg_id)` stay the backstops: a concurrent duplicate fails the write and
+the batch is redone one draft at a time.
+
+The read and the write are separate statements, as the ORM's were: a member removed between
+them can still have a message stored just before the removal's event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models.clock import utcnow
+from models.errors import MessageNotFoundError, MqimError, NotAMemberError, ThreadNotFoundError
+from models.friend import blocked_error
+from models.ids import new_message_id
+from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
+
+logger = logging.getLogger(__name__)
+
+
+async def append_messages(
+    drafts: Sequence[Draft], *, max_body_chars: int
+) -> list[AppendResult]:
+    """Store a batch of messages; one result per draft, in order.
+
+    Each result is the stored entry (possibly an earlier duplicate) or the MqimError that refused
+    that draft; one bad draft never fails the others. Senders' read_seq advances to their message.
+    """
+    results: list[AppendResult | None] = [None] * len(drafts)
+    pending: list[int] = []
+    for index, draft in enumerate(drafts):
+        try:
+            check_draft(draft, max_body_chars)
+        except MqimError as exc:
+            results[index] = exc
+        else:
+            pending.append(index)
+    if pending:
+        try:
+            await _append_batch(drafts, pending, results)
+        except IntegrityError:
+            # Another writer stored one of these client_msg_ids between our read and our
+            # write. Redo the batch one draft at a time so only the duplicate is affected.
+            logger.info("batch of %d hit a concurrent duplicate; retrying one by one", len(pending))
+            for index in pending:
+                results[index] = await _append_one(drafts[index])
+    return [r for r in results if r is not None]
+
+
+async def _append_one(draft: Draft) -> AppendResult:
+    single: list[AppendResult | None] = [None]
+    try:
+        await _append_batch([draft], [0], single)
+    except IntegrityError:
+        existing = await Message.get_or_none(
+            sender_id=draft.sender_id, client_msg_id=draft.client_msg_id
+        )
+        if existing is None:
+            raise
+        return Appended(existing, duplicate=True)
+    assert single[0] is not None  # noqa: S101  # _append_batch fills every pending slot
+    return single[0]
+
+
+@dataclass
+class _Found:
+    """What the read statement found about a batch."""
+
+    threads: dict[str, str | None] = field(default_factory=dict)  # id -> direct_key
+    members: set[tuple[str, str]] = field(default_factory=set)  # (thread, user)
+    duplicates: dict[tuple[str, str], str] = field(default_factory=dict)  # -> message id
+    blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker, blocked)
+    replied: dict[str, str] = field(default_factory=dict)  # message id -> thread id
+
+
+@dataclass
+class _Row:
+    """A message to insert: `ord` is its 1-based place among the batch's rows of its thread."""
+
+    draft: Draft
+    id: str
+    ord: int
+
+
+class _Sql:
+    """The few places the two dialects differ: parameters and splitting a direct_key."""
+
+    def __init__(self, conn: BaseDBAsyncClient) -> None:
+        self.postgres = conn.capabilities.dialect == "postgres"
+        self.params: list[Any] = []
+
+    def values_in(self, column: str, values: Sequence[str]) -> str:
+        if self.postgres:
+            self.params.append(list(values))
+            return f"{column} = ANY(${len(self.params)}::text[])"
+        self.params.extend(values)
+        return f"{column} IN ({', '.join('?' * len(values))})"
+
+    def direct_user(self, column: str, part: int) -> str:
+        if self.postgres:
+            return f"split_part({column}, ':', {part})"
+        if part == 1:
+            return f"substr({column}, 1, instr({column}, ':') - 1)"
+        return f"substr({column}, instr({column}, ':') + 1)"
+
+
+async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
+    sql = _Sql(conn)
+    threads = sorted({d.thread_id for d in drafts})
+    senders = sorted({d.sender_id for d in drafts})
+    msg_ids = sorted({d.client_msg_id for d in drafts})
+    replies = sorted({d.reply_to for d in drafts if d.reply_to})
+    first, second = sql.direct_user("t.direct_key", 1), sql.direct_user("t.direct_key", 2)
+    # Only placeholders and fixed column expressions are formatted in; values are parameters.
+    parts = [
+        # 't' for each thread, joined with the senders who are its members ('' when none).
+        "SELECT 't' AS k, t.id AS a, t.direct_key AS b, m.user_id AS c FROM thread t "  # noqa: S608
+        f"LEFT JOIN thread_member m ON m.thread_id = t.id AND {sql.values_in('m.user_id', senders)}"
+        f" WHERE {sql.values_in('t.id', threads)}",
+        "SELECT 'd', sender_id, client_msg_id, id FROM message WHERE "  # noqa: S608
+        f"{sql.values_in('sender_id', senders)} AND {sql.values_in('client_msg_id', msg_ids)}",
+        # Blocks either way between the two users of each direct thread (a direct_key is their
+        # sorted ids joined by ':', which no id contains).
+        "SELECT 'b', ub.user_id, ub.blocked_id, NULL FROM thread t JOIN user_block ub ON "  # noqa: S608
+        f"(ub.user_id = {first} AND ub.blocked_id = {second}) OR "
+        f"(ub.user_id = {second} AND ub.blocked_id = {first}) "
+        f"WHERE t.direct_key IS NOT NULL AND {sql.values_in('t.id', threads)}",
+    ]
+    if replies:
+        parts.append("SELECT 'r', id, thread_id, NULL FROM message WHERE "  # noqa: S608
+                     f"{sql.values_in('id', replies)} AND kind = 'message'")
+    _, rows = await conn.execute_query(" UNION ALL ".join(parts), sql.params)
+    found = _Found()
+    for kind, a, b, c in (tuple(row) for row in rows):
+        if kind == "t":
+            found.threads[a] = b
+            if c is not None:
+                found.members.add((a, c))
+        elif kind == "d":
+            found.duplicates[(a, b)] = c
+        elif kind == "b":
+            found.blocks.add((a, b))
+        else:
+            found.replied[a] = b
+    return found
+
+
+async def _append_batch(
+    drafts: Sequence[Draft], pending: list[int], results: list[AppendResult | None]
+) -> None:
+    conn = connections.get("default")
+    found = await _read(conn, [drafts[i] for i in pending])
+    duplicates: dict[int, str] = {}  # draft index -> the stored message's id
+    first_in_batch: dict[tuple[str, str], int] = {}
+    aliases: list[tuple[int, int]] = []
+    by_thread: dict[str, list[_Row]] = {}
+    row_of: dict[int, _Row] = {}
+    for i in pending:
+        draft = drafts[i]
+        key = (draft.sender_id, draft.client_msg_id)
+        if draft.thread_id not in found.threads:
+            results[i] = ThreadNotFoundError(draft.thread_id)
+        elif (draft.thread_id, draft.sender_id) not in found.members:
+            results[i] = NotAMemberError(draft.thread_id)
+        elif key in found.duplicates:
+            duplicates[i] = found.duplicates[key]
+        elif key in first_in_batch:
+            aliases.append((i, first_in_batch[key]))
+        elif (refusal := _block_refusal(draft, found)) is not None:
+            results[i] = refusal
+        elif draft.reply_to and found.replied.get(draft.reply_to) != draft.thread_id:
+            results[i] = MessageNotFoundError(
+                f"message {draft.reply_to} to reply to is not in this thread"
+            )
+        else:
+            first_in_batch[key] = i
+            rows = by_thread.setdefault(draft.thread_id, [])
+            rows.append(row_of.setdefault(i, _Row(draft, new_message_id(), len(rows) + 1)))
+    if by_thread:
+        now = utcnow()
+        # Threads deleted since the read come back without a base; nothing was stored in them.
+        bases = await (_write_postgres if conn.capabilities.dialect == "postgres"
+                       else _write_sqlite)(conn, by_thread, now)
+        for i, row in row_of.items():
+            base = bases.get(row.draft.thread_id)
+            results[i] = (ThreadNotFoundError(row.draft.thread_id) if base is None
+                          else Appended(_entry(row, base + row.ord, now)))
+    if duplicates:
+        stored = {m.id: m for m in await Message.filter(id__in=list(duplicates.values()))}
+        for i, message_id in duplicates.items():
+            results[i] = Appended(stored[message_id], duplicate=True)
+    for i, first in aliases:
+        original = results[first]
+        assert isinstance(original, Appended)  # noqa: S101  # set above
+        results[i] = Appended(original.entry, duplicate=True)
+
+
+def _entry(row: _Row, seq: int, now: datetime) -> Message:
+    draft = row.draft
+    return Message(
+        id=row.id, thread_id=draft.thread_id, seq=seq, kind=EntryKind.MESSAGE,
+        sender_id=draft.sender_id, client_msg_id=draft.client_msg_id, type=draft.type,
+        body=draft.body, reply_to=draft.reply_to, mentions=list(draft.mentions),
+        attachments=list(draft.attachments), created_at=now,
+    )
+
+
+def _last_by_sender(rows: Iterable[_Row]) -> dict[str, int]:
+    """Each sender's last row (its ord) in a thread: their read_seq moves up to it."""
+    return {row.draft.sender_id: row.ord for row in rows}
+
+
+# One statement: lock the threads in id order, move their last_seq, insert, advance read_seq.
+# Returns each thread's seq before the batch (its rows get base + ord).
+_POSTGRES_WRITE = """
+WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS v(id, n)),
+locked AS MATERIALIZED (
+    SELECT t.id FROM thread t WHERE t.id = ANY($1::text[]) ORDER BY t.id FOR UPDATE),
+upd AS (
+    UPDATE thread t SET last_seq = t.last_seq + v.n, last_activity_at = $3
+    FROM v, locked WHERE t.id = v.id AND locked.id = t.id
+    RETURNING t.id, t.last_seq - v.n AS base),
+ins AS (
+    INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, body,
+                         reply_to, mentions, attachments, created_at)
+    SELECT r.id, r.thread_id, upd.base + r.ord, 'message', r.sender_id, r.client_msg_id,
+           r.type, r.body, r.reply_to, r.mentions::jsonb, r.attachments::jsonb, $3
+    FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
+                $10::text[], $11::text[], $12::text[], $13::text[])
+         AS r(id, thread_id, ord, sender_id, client_msg_id, type, body, reply_to, mentions,
+              attachments)
+    JOIN upd ON upd.id = r.thread_id),
+rs AS (
+    UPDATE thread_member m SET read_seq = upd.base + s.ord
+    FROM unnest($14::text[], $15::text[], $16::bigint[]) AS s(thread_id, user_id, ord)
+    JOIN upd ON upd.id = s.thread_id
+    WHERE m.thread_id = s.thread_id AND m.user_id = s.user_id AND m.read_seq < upd.base + s.ord)
+SELECT id, base FROM upd
+"""
+
+
+async def _write_postgres(
+    conn: BaseDBAsyncClient, by_thread: dict[str, list[_Row]], now: datetime
+) -> dict[str, int]:
+    threads = sorted(by_thread)
+    rows = [row for t in threads for row in by_thread[t]]
+    reads = [(t, sender, ord_) for t in threads
+             for sender, ord_ in _last_by_sender(by_thread[t]).items()]
+    _, result = await conn.execute_query(_POSTGRES_WRITE, [
+        threads, [len(by_thread[t]) for t in threads], now,
+        [r.id for r in rows], [r.draft.thread_id for r in rows], [r.ord for r in rows],
+        [r.draft.sender_id for r in rows], [r.draft.client_msg_id for r in rows],
+        [r.draft.type for r in rows], [r.draft.body for r in rows],
+        [r.draft.reply_to for r in rows], [json.dumps(r.draft.mentions) for r in rows],
+        [json.dumps(r.draft.attachments) for r in rows],
+        [t for t, _, _ in reads], [u for _, u, _ in reads], [o for _, _, o in reads],
+    ])
+    return {str(thread_id): int(base) for thread_id, base in result}
+
+
+async def _write_sqlite(
+    conn: BaseDBAsyncClient, by_thread: dict[str, list[_Row]], now: datetime
+) -> dict[str, int]:
+    bases: dict[str, int] = {}
+    async with in_transaction() as txn:
+        for thread_id in sorted(by_thread):
+            count = len(by_thread[thread_id])
+            _, found = await txn.execute_query(
+                "UPDATE thread SET last_seq = last_seq + ?, last_activity_at = ? WHERE id = ? "
+                "RETURNING last_seq", [count, now, thread_id])
+            if found:
+                bases[thread_id] = int(next(iter(found[0]))) - count
+        await txn.execute_many(
+            "INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, "
+            "body, reply_to, mentions, attachments, created_at) "
+            "VALUES (?, ?, ?, 'message', ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[r.id, t, bases[t] + r.ord, r.draft.sender_id, r.draft.client_msg_id, r.draft.type,
+              r.draft.body, r.draft.reply_to, json.dumps(r.draft.mentions),
+              json.dumps(r.draft.attachments), now]
+             for t, rows in by_thread.items() if t in bases for r in rows])
+        await txn.execute_many(
+            "UPDATE thread_member SET read_seq = ? "
+            "WHERE thread_id = ? AND user_id = ? AND read_seq < ?",
+            [[bases[t] + ord_, t, sender, bases[t] + ord_] for t, rows in by_thread.items()
+             if t in bases for sender, ord_ in _last_by_sender(rows).items()])
+    return bases
+
+
+def _block_refusal(draft: Draft, found: _Found) -> MqimError | None:
+    """Why the draft may not go to its direct thread, if one of its two users blocked the other."""
+    key = found.threads.get(draft.thread_id)
+    if not key or not found.blocks:
+        return None
+    first, _, second = key.partition(":")
+    other = second if first == draft.sender_id else first
+    for blocker, blocked in ((draft.sender_id, other), (other, draft.sender_id)):
+        if (blocker, blocked) in found.blocks:
+            return blocked_error(draft.sender_id, other, blocker)
+    return None
