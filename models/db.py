@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate
 
 from config import Settings
@@ -48,9 +49,30 @@ def describe_database(url: str) -> str:
     return url
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset for a connection going back: nothing beyond asyncpg's own rollback of an
+    open transaction. mqim sets no session state on pooled connections (advisory locks take a
+    connection of their own), and the default reset (RESET ALL, CLOSE ALL, UNLISTEN *, unlock
+    all) costs one more round trip and server work after every query outside a transaction."""
+
+
+def _connection_config(url: str) -> str | dict[str, Any]:
+    url = _prepare_url(url)
+    if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        return url
+    config = expand_db_url(url)
+    config["credentials"]["reset"] = _keep_session
+    # Prepared statements (asyncpg caches them) otherwise get a custom plan at every execution
+    # when their parameters are arrays: planning the bridge's batch statements cost more server
+    # CPU than running them. mqim's queries are index lookups whose plan does not depend on the
+    # values, so one generic plan per statement serves them all.
+    config["credentials"]["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
+    return config
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": _prepare_url(url)},
+        "connections": {"default": _connection_config(url)},
         "apps": {"models": {"models": MODEL_MODULES, "migrations": "models.migrations",
                             "default_connection": "default"}},
         "use_tz": True,
