@@ -122,6 +122,17 @@ class _Sql:
         self.params.extend(values)
         return f"{column} IN ({', '.join('?' * len(values))})"
 
+    def pairs_in(self, first: str, second: str, pairs: Sequence[tuple[str, str]]) -> str:
+        """Exact pairs: one index probe each (two IN lists would probe their cross product)."""
+        if self.postgres:
+            self.params += [[a for a, _ in pairs], [b for _, b in pairs]]
+            n = len(self.params)
+            return (f"({first}, {second}) IN "  # noqa: S608  # placeholders only
+                    f"(SELECT * FROM unnest(${n - 1}::text[], ${n}::text[]))")
+        for pair in pairs:
+            self.params.extend(pair)
+        return f"({first}, {second}) IN (VALUES {', '.join(['(?, ?)'] * len(pairs))})"
+
     def direct_user(self, column: str, part: int) -> str:
         if self.postgres:
             return f"split_part({column}, ':', {part})"
@@ -133,18 +144,18 @@ class _Sql:
 async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     sql = _Sql(conn)
     threads = sorted({d.thread_id for d in drafts})
-    senders = sorted({d.sender_id for d in drafts})
-    msg_ids = sorted({d.client_msg_id for d in drafts})
+    members = sorted({(d.thread_id, d.sender_id) for d in drafts})
+    sends = sorted({(d.sender_id, d.client_msg_id) for d in drafts})
     replies = sorted({d.reply_to for d in drafts if d.reply_to})
     first, second = sql.direct_user("t.direct_key", 1), sql.direct_user("t.direct_key", 2)
     # Only placeholders and fixed column expressions are formatted in; values are parameters.
     parts = [
-        # 't' for each thread, joined with the senders who are its members ('' when none).
-        "SELECT 't' AS k, t.id AS a, t.direct_key AS b, m.user_id AS c FROM thread t "  # noqa: S608
-        f"LEFT JOIN thread_member m ON m.thread_id = t.id AND {sql.values_in('m.user_id', senders)}"
-        f" WHERE {sql.values_in('t.id', threads)}",
+        "SELECT 't' AS k, id AS a, direct_key AS b, NULL AS c FROM thread WHERE "  # noqa: S608
+        f"{sql.values_in('id', threads)}",
+        "SELECT 'm', thread_id, user_id, NULL FROM thread_member WHERE "  # noqa: S608
+        f"{sql.pairs_in('thread_id', 'user_id', members)}",
         "SELECT 'd', sender_id, client_msg_id, id FROM message WHERE "  # noqa: S608
-        f"{sql.values_in('sender_id', senders)} AND {sql.values_in('client_msg_id', msg_ids)}",
+        f"{sql.pairs_in('sender_id', 'client_msg_id', sends)}",
         # Blocks either way between the two users of each direct thread (a direct_key is their
         # sorted ids joined by ':', which no id contains).
         "SELECT 'b', ub.user_id, ub.blocked_id, NULL FROM thread t JOIN user_block ub ON "  # noqa: S608
@@ -160,8 +171,8 @@ async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     for kind, a, b, c in (tuple(row) for row in rows):
         if kind == "t":
             found.threads[a] = b
-            if c is not None:
-                found.members.add((a, c))
+        elif kind == "m":
+            found.members.add((a, b))
         elif kind == "d":
             found.duplicates[(a, b)] = c
         elif kind == "b":
