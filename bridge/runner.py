@@ -4,8 +4,10 @@
 
 The QoS 1 PUBACK of an uplink is sent only after its batch is committed and its events are
 published, in arrival order (MQTT-4.6.0-2), so a bridge crash loses nothing with a broker that
-redelivers (Mosquitto). amqtt does not redeliver; clients retry with the same client_msg_id.
-The connection is a `PahoLink` (paho's network thread): the bridge's hops are its hot path.
+redelivers (Mosquitto). The connection is a `PahoLink` (paho's network thread): the bridge's
+hops are its hot path. In `mqim serve` with the embedded broker, uplinks come in-process from an
+`UplinkQueue` instead (amqtt does not redeliver anyway; clients retry with the same
+client_msg_id).
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import paho.mqtt.client as paho
-
 from bridge.handlers import BatchHandler, Uplink
 from bridge.metrics import BATCH_SECONDS, BATCH_SIZE, UPLINKS
 from broker.client import service_endpoint
@@ -23,6 +23,7 @@ from broker.errors import BrokerError
 from broker.paho_link import PahoLink
 from broker.publisher import EventPublisher
 from broker.topics import TopicKind, TopicScheme
+from broker.uplinks import Received, UplinkSource
 from config import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ async def run_bridge(
     client_id: str = "mqim-bridge:bridge",
     on_ready: Callable[[], Awaitable[None]] | None = None,
     publisher: EventPublisher | None = None,
+    uplinks: UplinkSource | None = None,
 ) -> None:
     """Run forever (until cancelled), reconnecting with backoff. The database must be open.
 
@@ -45,18 +47,26 @@ async def run_bridge(
     embedded amqtt broker has no shared subscriptions, so it gets exactly one bridge.
     `on_ready()` runs after every (re)connect and subscribe (uplinks queue meanwhile).
     Events go out on the bridge's own connection unless a `publisher` is given (the embedded
-    broker's in-process queue, in `mqim serve`).
+    broker's in-process queue, in `mqim serve`); with `uplinks` (and a `publisher`) the bridge
+    makes no connection at all.
     """
     scheme = TopicScheme(settings.topic_prefix)
-    uplinks = scheme.uplink_filter(None if settings.embedded_broker else SHARE_GROUP)
+    if uplinks is not None:
+        if publisher is None:
+            raise ValueError("an in-process uplink source needs an in-process publisher")
+        if on_ready is not None:
+            await on_ready()
+        await _consume_in_process(uplinks, settings, scheme, publisher)
+        return
+    subscription = scheme.uplink_filter(None if settings.embedded_broker else SHARE_GROUP)
     backoff = BACKOFF_MIN
     while True:
         try:
             # A persistent session: the broker queues uplinks while we reconnect.
             async with PahoLink(service_endpoint(settings), client_id,
                                 clean_session=False) as link:
-                await link.subscribe(uplinks, qos=1)
-                logger.info("bridge consuming %s as %s", uplinks, client_id)
+                await link.subscribe(subscription, qos=1)
+                logger.info("bridge consuming %s as %s", subscription, client_id)
                 backoff = BACKOFF_MIN
                 if on_ready is not None:
                     await on_ready()
@@ -69,8 +79,24 @@ async def run_bridge(
         backoff = min(backoff * 2, BACKOFF_MAX)
 
 
+async def _consume_in_process(
+    uplinks: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher
+) -> None:
+    """As _consume, but a failed batch cannot be redelivered: it is logged (its senders get no
+    ack and retry) and the bridge goes on after a pause."""
+    backoff = BACKOFF_MIN
+    while True:
+        try:
+            await _consume(uplinks, settings, scheme, publisher)
+        except Exception:
+            logger.exception("bridge batch failed; its senders will retry; resuming in %.1fs",
+                             backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+
 async def _consume(
-    link: PahoLink, settings: Settings, scheme: TopicScheme, publisher: EventPublisher
+    link: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher
 ) -> None:
     handler = BatchHandler(
         publisher, scheme, max_payload_bytes=settings.max_payload_bytes,
@@ -90,8 +116,8 @@ async def _consume(
                 link.ack(message.mid, message.qos)
 
 
-def _to_uplink(scheme: TopicScheme) -> Callable[[paho.MQTTMessage], Uplink | None]:
-    def convert(message: paho.MQTTMessage) -> Uplink | None:
+def _to_uplink(scheme: TopicScheme) -> Callable[[Received], Uplink | None]:
+    def convert(message: Received) -> Uplink | None:
         parsed = scheme.parse(message.topic)
         if parsed is None or parsed.kind != TopicKind.UPLINK:
             logger.warning("ignored a message on unexpected topic %s", message.topic)

@@ -35,6 +35,7 @@ from broker.errors import BrokerError, PortInUseError
 from broker.plugins import ConnectionRegistry
 from broker.publisher import Event, encode_event
 from broker.topics import TopicScheme
+from broker.uplinks import UplinkQueue
 from config import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,13 @@ SESSION_EXPIRY_SECONDS = 24 * 3600
 class MqimBroker(Broker):
     """amqtt's Broker with the fixes that need its internals (pinned amqtt==0.12.1)."""
 
-    def __init__(self, config: dict[str, Any], connections: ConnectionRegistry) -> None:
+    def __init__(
+        self, config: dict[str, Any], connections: ConnectionRegistry, scheme: TopicScheme
+    ) -> None:
         super().__init__(config)
         self._connections = connections
+        self._uplink_head = scheme.uplink("")  # "im/up/"
+        self._uplinks: UplinkQueue | None = None
         # Sessions authenticated early, so amqtt's own check is not repeated. Keyed by id() but
         # holding the object, so an id can never be reused by another session meanwhile.
         self._authenticated_early: dict[int, Session] = {}
@@ -117,6 +122,28 @@ class MqimBroker(Broker):
         if session.keep_alive > 0 and isinstance(delay, int):
             session.keep_alive += delay
         return handler, session
+
+    def uplink_queue(self) -> UplinkQueue:
+        """From now on, uplinks the broker accepts go to this queue for the in-process bridge
+        instead of being broadcast (see broker/uplinks.py)."""
+        if self._uplinks is None:
+            self._uplinks = UplinkQueue()
+        return self._uplinks
+
+    async def _broadcast_message(
+        self,
+        session: Session | None,
+        topic: str | None,
+        data: bytes | bytearray | None,
+        force_qos: int | None = None,
+    ) -> None:
+        # With the sender's session for its PUBLISHes (after the ACL allowed them) and its will
+        # (checked at CONNECT); with None for the events mqim publishes in-process.
+        if (self._uplinks is not None and session is not None and topic is not None
+                and topic.startswith(self._uplink_head)):
+            self._uplinks.put(topic, bytes(data or b""))
+            return
+        await super()._broadcast_message(session, topic, data, force_qos)
 
     async def kick_session(self, session_id: str) -> int:
         """Close the connections of one login session (it ended); returns how many."""
@@ -226,7 +253,8 @@ def broker_config(
 async def embedded_broker(settings: Settings, directory: Directory) -> AsyncIterator[MqimBroker]:
     """Run the embedded broker for the duration of the block."""
     connections = ConnectionRegistry()
-    broker = MqimBroker(broker_config(settings, directory, connections), connections)
+    broker = MqimBroker(broker_config(settings, directory, connections), connections,
+                        TopicScheme(settings.topic_prefix))
     try:
         await broker.start()
     except (AmqttBrokerError, OSError) as exc:

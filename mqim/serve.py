@@ -21,6 +21,7 @@ from bridge.runner import run_bridge
 from broker.acl import AccessSync
 from broker.embedded import BrokerPublisher, embedded_broker
 from broker.publisher import EventPublisher
+from broker.uplinks import UplinkSource
 from config import Settings
 from models.db import describe_database, open_database
 from mqim.directory import ModelDirectory
@@ -63,10 +64,12 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         directory = ModelDirectory(settings.jwt_secret, cache=settings.embedded_broker)
         access: AccessSync
         publisher: EventPublisher | None = None  # None: each part publishes over MQTT
+        uplinks: UplinkSource | None = None  # None: the bridge subscribes over MQTT
         if settings.embedded_broker:
             broker = await stack.enter_async_context(embedded_broker(settings, directory))
             access = EmbeddedAccess(directory, broker)
             publisher = BrokerPublisher(broker)
+            uplinks = broker.uplink_queue()
         else:
             access = await stack.enter_async_context(access_sync(settings, directory))
 
@@ -78,7 +81,8 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
             ready.set()
 
         bridge = asyncio.create_task(
-            run_bridge(settings, on_ready=bridge_ready, publisher=publisher), name="bridge")
+            run_bridge(settings, on_ready=bridge_ready, publisher=publisher, uplinks=uplinks),
+            name="bridge")
         await stack.enter_async_context(_background("bridge", bridge))
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
             await ready.wait()

@@ -1,0 +1,96 @@
+"""Where the bridge reads uplinks from: the interface, and its in-process form for `mqim serve`.
+
+Two sources give the bridge the same four calls:
+
+- `PahoLink` (broker/paho_link.py): an MQTT subscription to `im/up/+` on an external broker,
+  acked after commit, so a broker that redelivers (Mosquitto) loses nothing on a crash;
+- `UplinkQueue`: the embedded broker hands each uplink it accepted (ACL already checked)
+  straight to the bridge in the same process. This skips, per message, amqtt's fan-out scan over
+  every subscription, a PUBLISH encode and write to the bridge, paho's parse, and the bridge's
+  PUBACK back. amqtt never redelivers unacknowledged QoS 1 messages anyway, so the guarantee
+  is the one it already had: clients retry a send that got no ack (DESIGN.md, section 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+# Uplinks waiting for the bridge, past which new ones are dropped (and logged): a bound like
+# Mosquitto's max_queued_messages, so a stalled database cannot exhaust memory. Clients retry.
+MAX_QUEUED = 50_000
+
+
+class Received(Protocol):
+    """One uplink as received (paho's MQTTMessage has this shape)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def payload(self) -> bytes | bytearray: ...
+    @property
+    def mid(self) -> int: ...
+    @property
+    def qos(self) -> int: ...
+
+
+class UplinkSource(Protocol):
+    async def next_message(self) -> Received:
+        """Wait for the next uplink (raises BrokerError when the source is gone)."""
+        ...
+
+    def take_ready(self, limit: int) -> Sequence[Received]:
+        """Up to `limit` uplinks already received, without waiting (group commit)."""
+        ...
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge an uplink once its batch is committed."""
+        ...
+
+
+@dataclass(frozen=True)
+class QueuedUplink:
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 0  # already acknowledged to the client by the broker: nothing to ack
+
+
+class UplinkQueue:
+    """An UplinkSource fed by the embedded broker on the same event loop."""
+
+    def __init__(self, max_queued: int = MAX_QUEUED) -> None:
+        self._queue: deque[QueuedUplink] = deque()
+        self._reader: asyncio.Future[None] | None = None
+        self._max_queued = max_queued
+        self.dropped = 0
+
+    def put(self, topic: str, payload: bytes) -> None:
+        if len(self._queue) >= self._max_queued:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.warning("bridge is %d uplinks behind: dropped %d (clients retry them)",
+                               len(self._queue), self.dropped)
+            return
+        self._queue.append(QueuedUplink(topic, payload))
+        if self._reader is not None and not self._reader.done():
+            self._reader.set_result(None)
+
+    async def next_message(self) -> Received:
+        while not self._queue:
+            self._reader = asyncio.get_running_loop().create_future()
+            await self._reader
+        return self._queue.popleft()
+
+    def take_ready(self, limit: int) -> list[Received]:
+        queue = self._queue
+        return [queue.popleft() for _ in range(min(limit, len(queue)))]
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Nothing to do: the broker acknowledged the client's PUBLISH on receipt."""
