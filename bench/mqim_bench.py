@@ -290,6 +290,17 @@ async def raw_passthrough(stack: Stack, pairs: int, per_pair: int, fanout: int =
                 await c.__aexit__(None, None, None)
 
 
+async def bracketed(raw: Callable[[], Awaitable[float]], figures: Figures,
+                    measured: Awaitable[None]) -> None:
+    """Run the raw baseline right before and right after the measured pipeline and keep their
+    mean: on a shared 2-core machine one raw run alone drifts by 20% or more between runs."""
+    before = await raw()
+    await measured
+    after = await raw()
+    figures.raw_per_s = (before + after) / 2
+    figures.extra["raw_before_per_s"], figures.extra["raw_after_per_s"] = before, after
+
+
 # --- scenarios -------------------------------------------------------------------------------
 
 
@@ -374,9 +385,10 @@ async def scenario_direct(stack: Stack, http: httpx.AsyncClient, args: argparse.
         response = await http.post("/api/threads", headers=users[2 * i].auth,
                                    json={"type": "direct", "user_ids": [users[2 * i + 1].user_id]})
         threads.append(response.json()["data"]["thread_id"])
-    await pipeline(stack, users[0::2], threads, list(zip(users[1::2], threads, strict=True)),
-                   per, args.rate, figures, acks=args.acks)
-    figures.raw_per_s = await raw_passthrough(stack, pairs, per)
+    raw = partial(raw_passthrough, stack, pairs, per)
+    await bracketed(raw, figures, pipeline(
+        stack, users[0::2], threads, list(zip(users[1::2], threads, strict=True)), per,
+        args.rate, figures, acks=args.acks))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
 
@@ -393,9 +405,9 @@ async def scenario_groups(stack: Stack, http: httpx.AsyncClient, args: argparse.
         thread_id = await group_of(http, members[0], members[1:])
         threads.append(thread_id)
         receivers += [(m, thread_id) for m in members[1:]]
-    await pipeline(stack, users[0::size], threads, receivers, per, args.rate, figures,
-                   acks=args.acks)
-    figures.raw_per_s = await raw_passthrough(stack, groups, per, fanout=size - 1)
+    raw = partial(raw_passthrough, stack, groups, per, fanout=size - 1)
+    await bracketed(raw, figures, pipeline(stack, users[0::size], threads, receivers, per,
+                                           args.rate, figures, acks=args.acks))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
 
@@ -406,9 +418,10 @@ async def scenario_fanout(stack: Stack, http: httpx.AsyncClient, args: argparse.
     figures = Figures(f"one group of {size}", args.mode)
     users = await accounts(http, size)
     thread_id = await group_of(http, users[0], users[1:])
-    await pipeline(stack, users[:1], [thread_id], [(u, thread_id) for u in users[1:]], per, 0,
-                   figures, acks=args.acks)
-    figures.raw_per_s = await raw_passthrough(stack, 1, per, fanout=size - 1)
+    raw = partial(raw_passthrough, stack, 1, per, fanout=size - 1)
+    await bracketed(raw, figures, pipeline(stack, users[:1], [thread_id],
+                                           [(u, thread_id) for u in users[1:]], per, 0, figures,
+                                           acks=args.acks))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
 

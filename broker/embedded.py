@@ -22,7 +22,7 @@ from typing import Any
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
-from amqtt.contexts import ListenerConfig
+from amqtt.contexts import Action, ListenerConfig
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.errors import BrokerError as AmqttBrokerError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
@@ -32,7 +32,7 @@ from amqtt.utils import format_client_message, gen_client_id
 from broker.acl import Directory
 from broker.client import service_endpoint
 from broker.errors import BrokerError, PortInUseError
-from broker.plugins import ConnectionRegistry
+from broker.plugins import ConnectionRegistry, MqimAclPlugin
 from broker.publisher import Event, encode_event
 from broker.topics import TopicScheme
 from broker.uplinks import UplinkQueue
@@ -56,6 +56,7 @@ class MqimBroker(Broker):
         self._connections = connections
         self._uplink_head = scheme.uplink("")  # "im/up/"
         self._uplinks: UplinkQueue | None = None
+        self._acl: MqimAclPlugin | None = None
         # Sessions authenticated early, so amqtt's own check is not repeated. Keyed by id() but
         # holding the object, so an id can never be reused by another session meanwhile.
         self._authenticated_early: dict[int, Session] = {}
@@ -144,6 +145,14 @@ class MqimBroker(Broker):
             self._uplinks.put(topic, bytes(data or b""))
             return
         await super()._broadcast_message(session, topic, data, force_qos)
+
+    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
+        # amqtt asks every topic plugin through its manager, with a task and a wait_for per
+        # check, and it checks every delivery; mqim has one topic plugin: ask it directly.
+        if self._acl is None:
+            self._acl = next(p for p in self.plugins_manager.plugins
+                             if isinstance(p, MqimAclPlugin))
+        return await self._acl.topic_filtering(session=session, topic=topic, action=action)
 
     async def kick_session(self, session_id: str) -> int:
         """Close the connections of one login session (it ended); returns how many."""

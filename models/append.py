@@ -122,16 +122,21 @@ class _Sql:
         self.params.extend(values)
         return f"{column} IN ({', '.join('?' * len(values))})"
 
-    def pairs_in(self, first: str, second: str, pairs: Sequence[tuple[str, str]]) -> str:
-        """Exact pairs: one index probe each (two IN lists would probe their cross product)."""
+    def pairs_join(self, table: str, first: str, second: str,
+                   pairs: Sequence[tuple[str, str]]) -> str:
+        """`table` rows matching exact pairs, driven from the pairs: one index probe each (two
+        IN lists would probe their cross product, and SQLite scans the table for a row-value
+        IN)."""
         if self.postgres:
             self.params += [[a for a, _ in pairs], [b for _, b in pairs]]
             n = len(self.params)
-            return (f"({first}, {second}) IN "  # noqa: S608  # placeholders only
-                    f"(SELECT * FROM unnest(${n - 1}::text[], ${n}::text[]))")
+            return (f"unnest(${n - 1}::text[], ${n}::text[]) AS p(a, b) "
+                    f"JOIN {table} ON {first} = p.a AND {second} = p.b")
         for pair in pairs:
             self.params.extend(pair)
-        return f"({first}, {second}) IN (VALUES {', '.join(['(?, ?)'] * len(pairs))})"
+        # CROSS JOIN makes SQLite loop over the pairs outside.
+        return (f"(VALUES {', '.join(['(?, ?)'] * len(pairs))}) AS p "
+                f"CROSS JOIN {table} ON {first} = p.column1 AND {second} = p.column2")
 
     def direct_user(self, column: str, part: int) -> str:
         if self.postgres:
@@ -152,10 +157,10 @@ async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     parts = [
         "SELECT 't' AS k, id AS a, direct_key AS b, NULL AS c FROM thread WHERE "  # noqa: S608
         f"{sql.values_in('id', threads)}",
-        "SELECT 'm', thread_id, user_id, NULL FROM thread_member WHERE "  # noqa: S608
-        f"{sql.pairs_in('thread_id', 'user_id', members)}",
-        "SELECT 'd', sender_id, client_msg_id, id FROM message WHERE "  # noqa: S608
-        f"{sql.pairs_in('sender_id', 'client_msg_id', sends)}",
+        "SELECT 'm', m.thread_id, m.user_id, NULL FROM "  # noqa: S608
+        f"{sql.pairs_join('thread_member m', 'm.thread_id', 'm.user_id', members)}",
+        "SELECT 'd', m.sender_id, m.client_msg_id, m.id FROM "  # noqa: S608
+        f"{sql.pairs_join('message m', 'm.sender_id', 'm.client_msg_id', sends)}",
         # Blocks either way between the two users of each direct thread (a direct_key is their
         # sorted ids joined by ':', which no id contains).
         "SELECT 'b', ub.user_id, ub.blocked_id, NULL FROM thread t JOIN user_block ub ON "  # noqa: S608

@@ -1,0 +1,43 @@
+"""The in-process uplink queue between the embedded broker and the bridge of `mqim serve`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from broker.uplinks import UplinkQueue
+
+
+async def test_a_waiting_reader_wakes_and_order_is_kept() -> None:
+    queue = UplinkQueue()
+    reader = asyncio.ensure_future(queue.next_message())
+    await asyncio.sleep(0)
+    assert not reader.done()
+    queue.put("im/up/alice", b"1")
+    queue.put("im/up/bob", b"2")
+    first = await asyncio.wait_for(reader, 1)
+    assert (first.topic, first.payload) == ("im/up/alice", b"1")
+    assert [m.payload for m in queue.take_ready(10)] == [b"2"]
+    assert queue.take_ready(10) == []
+
+
+async def test_take_ready_honours_the_limit() -> None:
+    queue = UplinkQueue()
+    for i in range(5):
+        queue.put("im/up/alice", str(i).encode())
+    assert [m.payload for m in queue.take_ready(3)] == [b"0", b"1", b"2"]
+    assert [(await queue.next_message()).payload for _ in range(2)] == [b"3", b"4"]
+
+
+async def test_past_the_bound_new_uplinks_are_dropped_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = UplinkQueue(max_queued=2)
+    for i in range(4):
+        queue.put("im/up/alice", str(i).encode())
+    assert queue.dropped == 2
+    assert "dropped 1" in caplog.text
+    assert [m.payload for m in queue.take_ready(10)] == [b"0", b"1"]
+    queue.put("im/up/alice", b"4")  # room again
+    assert (await queue.next_message()).payload == b"4"
