@@ -16,15 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action, ListenerConfig
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.errors import BrokerError as AmqttBrokerError
+from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
@@ -34,6 +36,7 @@ from broker.client import service_endpoint
 from broker.errors import BrokerError, PortInUseError
 from broker.plugins import ConnectionRegistry, MqimAclPlugin
 from broker.publisher import Event, encode_event
+from broker.subscriptions import SubscriptionTable
 from broker.topics import TopicScheme
 from broker.uplinks import UplinkQueue
 from config import Settings
@@ -42,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 # How long a kick waits for the events queued before it (a `kicked` event) to go out.
 KICK_FLUSH_SECONDS = 1.0
+# Most queued broadcasts one `_run_broadcast` call delivers before amqtt's loop looks again.
+BROADCAST_DRAIN = 256
 # Disconnected persistent sessions (and their queues) are dropped after a day.
 SESSION_EXPIRY_SECONDS = 24 * 3600
 
@@ -57,6 +62,7 @@ class MqimBroker(Broker):
         self._uplink_head = scheme.uplink("")  # "im/up/"
         self._uplinks: UplinkQueue | None = None
         self._acl: MqimAclPlugin | None = None
+        self._subscriptions = SubscriptionTable()
         # Sessions authenticated early, so amqtt's own check is not repeated. Keyed by id() but
         # holding the object, so an id can never be reused by another session meanwhile.
         self._authenticated_early: dict[int, Session] = {}
@@ -145,6 +151,45 @@ class MqimBroker(Broker):
             self._uplinks.put(topic, bytes(data or b""))
             return
         await super()._broadcast_message(session, topic, data, force_qos)
+
+    async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
+        """amqtt 0.12.1's `_run_broadcast`, with two changes: the topic is looked up in the
+        indexed table (broker/subscriptions.py) instead of tested against every filter, and one
+        call delivers whatever is queued (up to BROADCAST_DRAIN), where amqtt's loop spends a
+        task and an `asyncio.wait` on every single message."""
+        broadcast = await self._broadcast_queue.get()
+        for _ in range(BROADCAST_DRAIN):
+            await self._deliver(broadcast, running_tasks)
+            if self._broadcast_queue.empty():
+                return
+            broadcast = self._broadcast_queue.get_nowait()
+        await self._deliver(broadcast, running_tasks)
+
+    async def _deliver(self, broadcast: dict[str, Any], running_tasks: deque[asyncio.Task[Any]]
+                       ) -> None:
+        topic = broadcast["topic"]
+        table = cast(SubscriptionTable, self._subscriptions)
+        for k_filter in table.candidates(topic):
+            subscriptions = table.get(k_filter)
+            if not subscriptions or not self._matches(topic, k_filter):
+                continue
+            for target_session, sub_qos in list(subscriptions):
+                qos = broadcast.get("qos", sub_qos)
+                if not await self._topic_filtering(target_session, topic=topic,
+                                                   action=Action.RECEIVE):
+                    continue
+                state = target_session.transitions.state
+                # Queued for a disconnected persistent session at QoS 1/2 [MQTT 3.1.2.4].
+                if (state != "connected" and not target_session.clean_session
+                        and qos in (QOS_1, QOS_2) and not target_session.is_anonymous):
+                    await self._retain_broadcast_message(broadcast, qos, target_session)
+                    continue
+                if state != "connected":
+                    continue
+                handler = self._get_handler(target_session)
+                if handler:
+                    running_tasks.append(asyncio.ensure_future(
+                        handler.mqtt_publish(topic, broadcast["data"], qos, retain=False)))
 
     async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
         # amqtt asks every topic plugin through its manager, with a task and a wait_for per
