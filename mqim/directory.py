@@ -2,7 +2,10 @@
 
 Thread membership is checked on every delivery by the embedded broker, so it is cached per
 thread; `membership_changed` (called right after a change commits) drops that thread's entry, and
-a generation counter stops a load that raced with a change from caching the old members. Where
+a generation counter stops a load that raced with a change from caching the old members. Live
+login sessions are cached the same way for CONNECT (a reconnect storm would otherwise read the
+database once per client): every path that ends a session calls `session_ended` (and a ban,
+`user_banned`), as Mosquitto's plugin needs too, and that drops the entry. Where
 several processes answer for one broker (HTTP auth hooks behind `mqim api` replicas), build it
 with `cache=False`: each answer then reads the database.
 """
@@ -20,6 +23,7 @@ from models.thread import is_member, member_ids
 from models.tokens import decode_access_token
 
 CACHE_THREADS = 50_000
+CACHE_SESSIONS = 100_000
 
 
 async def load_rules() -> list[ExtraRule]:
@@ -33,16 +37,28 @@ class ModelDirectory:
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._generation: dict[str, int] = {}
         self._rules: list[ExtraRule] | None = None
+        self._sessions: OrderedDict[str, str] = OrderedDict()  # live session id -> user id
+        self._sessions_generation = 0
 
     async def check_credentials(self, username: str, password: str) -> bool:
         try:
             claims = decode_access_token(self._secret, password)
         except AuthError:
             return False
+        if claims.user_id != username:
+            return False
+        sid = claims.session_id
+        if self._sessions.get(sid) == username:
+            self._sessions.move_to_end(sid)
+            return True
         # A banned or deleted user has no live session: banning ends them all.
-        return claims.user_id == username and await is_session_active(
-            claims.session_id, username
-        )
+        generation = self._sessions_generation
+        active = await is_session_active(sid, username)
+        if active and self._cache and generation == self._sessions_generation:
+            self._sessions[sid] = username
+            if len(self._sessions) > CACHE_SESSIONS:
+                self._sessions.popitem(last=False)
+        return active
 
     async def is_member(self, user_id: str, thread_id: str) -> bool:
         if not self._cache:
@@ -74,10 +90,16 @@ class ModelDirectory:
         self._members.pop(thread_id, None)
 
     async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
-        return None  # check_credentials reads the session; live connections: see README
+        # Live connections are the broker's business (EmbeddedAccess kicks them; README).
+        self._sessions_generation += 1
+        self._sessions.pop(session_id, None)
 
     async def user_banned(self, user_id: str, banned: bool) -> None:
-        return None  # banning ends the user's sessions, which check_credentials reads
+        # Banning ends the user's sessions (each also announced); dropping them here as well
+        # costs one scan per ban and does not depend on that.
+        self._sessions_generation += 1
+        for sid in [sid for sid, user in self._sessions.items() if user == user_id]:
+            del self._sessions[sid]
 
     async def rules_changed(self, rules: Sequence[ExtraRule]) -> None:
         self._rules = list(rules)

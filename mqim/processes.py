@@ -40,9 +40,11 @@ class EmbeddedAccess:
         await self._directory.membership_changed(thread_id, member_ids)
 
     async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
+        await self._directory.session_ended(user_id, session_id, until)
         _ = await self._broker.kick_session(session_id)
 
     async def user_banned(self, user_id: str, banned: bool) -> None:
+        await self._directory.user_banned(user_id, banned)
         if banned:
             _ = await self._broker.kick_user(user_id)
 

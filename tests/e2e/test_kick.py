@@ -87,6 +87,11 @@ async def watch_kick(
                 # ... and stays connected.
                 await assert_still_connected(s, server, survivor)
         kicked = await kicked_then_closed(d)
+    # Its access token has not expired, but the broker refuses it now (the embedded broker's
+    # session cache was told, and so was Mosquitto's plugin).
+    with pytest.raises(aiomqtt.MqttError):
+        async with mqtt_session(server.settings, doomed, timeout=10):
+            pass
     assert_error(await http.get("/api/me", headers=doomed.auth), 401, 2001, "token_invalid")
     assert_error(await http.post("/api/auth/refresh", json={
         "refresh_token": doomed.refresh_token}), 401, 2001, "token_invalid")
