@@ -31,6 +31,7 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
 
+from broker import session_states
 from broker.acl import Directory
 from broker.client import service_endpoint
 from broker.errors import BrokerError, PortInUseError
@@ -306,6 +307,7 @@ def broker_config(
 @asynccontextmanager
 async def embedded_broker(settings: Settings, directory: Directory) -> AsyncIterator[MqimBroker]:
     """Run the embedded broker for the duration of the block."""
+    session_states.install()
     connections = ConnectionRegistry()
     broker = MqimBroker(broker_config(settings, directory, connections), connections,
                         TopicScheme(settings.topic_prefix))
