@@ -124,14 +124,19 @@ class _Sql:
 
     def pairs_join(self, table: str, first: str, second: str,
                    pairs: Sequence[tuple[str, str]]) -> str:
-        """`table` rows matching exact pairs, driven from the pairs: one index probe each (two
-        IN lists would probe their cross product, and SQLite scans the table for a row-value
-        IN)."""
+        """`table` rows (`"name alias"`) matching exact pairs, driven from the pairs: one index
+        probe each, whatever the table's size (two IN lists would probe their cross product, and
+        SQLite scans the table for a row-value IN)."""
         if self.postgres:
             self.params += [[a for a, _ in pairs], [b for _, b in pairs]]
             n = len(self.params)
-            return (f"unnest(${n - 1}::text[], ${n}::text[]) AS p(a, b) "
-                    f"JOIN {table} ON {first} = p.a AND {second} = p.b")
+            # LIMIT 1 (each pair is unique) keeps PostgreSQL from flattening the lateral
+            # subquery into a join it might run as a hash join over the whole table; a generic
+            # plan made while the table was small would keep doing that.
+            alias = table.split()[-1]
+            return (f"unnest(${n - 1}::text[], ${n}::text[]) AS p(a, b) CROSS JOIN LATERAL "  # noqa: S608
+                    f"(SELECT * FROM {table} WHERE {first} = p.a AND {second} = p.b LIMIT 1) "
+                    f"AS {alias}")
         for pair in pairs:
             self.params.extend(pair)
         # CROSS JOIN makes SQLite loop over the pairs outside.
