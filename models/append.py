@@ -2,7 +2,8 @@
 
     append_messages(drafts) -> one result per draft (the stored entry, a duplicate, or an error)
 
-A batch costs two statements, whatever the number of threads and senders in it:
+A batch costs two statements, whatever the number of threads and senders in it (a third fetches
+the stored messages of retried sends, when there are any):
 
 1. one read: the threads, the senders' memberships, earlier sends with the same client_msg_ids,
    blocks inside direct threads and the messages replied to (UNION ALL of tagged rows);
@@ -232,14 +233,16 @@ async def _append_batch(
             base = bases.get(row.draft.thread_id)
             results[i] = (ThreadNotFoundError(row.draft.thread_id) if base is None
                           else Appended(_entry(row, base + row.ord, now)))
-    if duplicates:
+    if duplicates:  # retries: a third query, for the stored messages to answer with
         stored = {m.id: m for m in await Message.filter(id__in=list(duplicates.values()))}
         for i, message_id in duplicates.items():
-            results[i] = Appended(stored[message_id], duplicate=True)
+            earlier = stored.get(message_id)  # gone only if its thread was deleted meanwhile
+            results[i] = (Appended(earlier, duplicate=True) if earlier is not None
+                          else ThreadNotFoundError(drafts[i].thread_id))
     for i, first in aliases:
         original = results[first]
-        assert isinstance(original, Appended)  # noqa: S101  # set above
-        results[i] = Appended(original.entry, duplicate=True)
+        results[i] = (Appended(original.entry, duplicate=True)
+                      if isinstance(original, Appended) else original)
 
 
 def _entry(row: _Row, seq: int, now: datetime) -> Message:
