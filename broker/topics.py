@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class TopicKind(StrEnum):
@@ -52,13 +53,20 @@ class TopicScheme:
 
     def parse(self, topic: str) -> ParsedTopic | None:
         """The kind and id of a concrete topic of ours, or None (wildcards are never ours)."""
-        head = self.prefix + "/"
-        if not topic.startswith(head):
-            return None
-        kind, sep, ident = topic[len(head):].partition("/")
-        if not sep or not is_topic_safe(ident):
-            return None
-        try:
-            return ParsedTopic(TopicKind(kind), ident)
-        except ValueError:
-            return None
+        return _parse(self.prefix, topic)
+
+
+# The embedded broker parses the topic of every delivery it checks, mostly the same few
+# thousand thread and user topics: memoised (the result is immutable).
+@lru_cache(maxsize=65_536)
+def _parse(prefix: str, topic: str) -> ParsedTopic | None:
+    head = prefix + "/"
+    if not topic.startswith(head):
+        return None
+    kind, sep, ident = topic[len(head):].partition("/")
+    if not sep or not is_topic_safe(ident):
+        return None
+    try:
+        return ParsedTopic(TopicKind(kind), ident)
+    except ValueError:
+        return None
