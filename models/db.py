@@ -65,7 +65,9 @@ def _connection_config(url: str) -> str | dict[str, Any]:
     # Prepared statements (asyncpg caches them) otherwise get a custom plan at every execution
     # when their parameters are arrays: planning the bridge's batch statements cost more server
     # CPU than running them. mqim's queries are index lookups whose plan does not depend on the
-    # values, so one generic plan per statement serves them all.
+    # values (models/append.py probes pairs through LIMIT 1 lateral subqueries for that), so one
+    # generic plan per statement serves them all; asyncpg re-prepares cached statements after
+    # five minutes, so plans follow the tables as they grow.
     config["credentials"]["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
     return config
 
