@@ -54,6 +54,8 @@ async def run_bridge(
     if uplinks is not None:
         if publisher is None:
             raise ValueError("an in-process uplink source needs an in-process publisher")
+        logger.info("bridge consuming %s in-process from the embedded broker",
+                    scheme.uplink_filter())
         if on_ready is not None:
             await on_ready()
         await _consume_in_process(uplinks, settings, scheme, publisher)
