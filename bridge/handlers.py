@@ -1,7 +1,7 @@
 """Handling one batch of uplink commands: parse, call the models, publish after commit.
 
-Handlers only parse, call and publish. Sends of a batch go to the models in one call (one
-transaction); events and acks are published only after that commit returns.
+Handlers only parse, call and publish. Sends of a batch go to the models in one call (one read,
+one atomic write); events and acks are published only after that write commits.
 """
 
 from __future__ import annotations

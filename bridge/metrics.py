@@ -6,7 +6,7 @@ from prometheus_client import Counter, Histogram
 
 UPLINKS = Counter("mqim_bridge_uplinks_total", "Uplink commands received by the bridge")
 BATCH_SIZE = Histogram(
-    "mqim_bridge_batch_size", "Uplinks handled per batch (one transaction for the sends)",
+    "mqim_bridge_batch_size", "Uplinks handled per batch (one atomic write for the sends)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 BATCH_SECONDS = Histogram(

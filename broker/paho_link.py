@@ -173,13 +173,16 @@ class PahoLink:
             self._check(info.rc)
             if qos:
                 self._unacked.append(info)
-        while self._unacked and self._unacked[0].is_published():
-            self._unacked.popleft()
+        self._forget_acknowledged()
         while len(self._unacked) > MAX_UNACKED:
             await asyncio.sleep(DRAIN_POLL)
             self._check(MQTTErrorCode.MQTT_ERR_SUCCESS)
-            while self._unacked and self._unacked[0].is_published():
-                self._unacked.popleft()
+            self._forget_acknowledged()
+
+    def _forget_acknowledged(self) -> None:
+        """Drop the oldest publishes the broker has PUBACKed (paho flags them in its thread)."""
+        while self._unacked and self._unacked[0].is_published():
+            self._unacked.popleft()
 
     def ack(self, mid: int, qos: int) -> None:
         """PUBACK an uplink (only after its batch committed)."""

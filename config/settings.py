@@ -91,7 +91,7 @@ class Settings:
     # The bridge's own broker account. In the embedded mode its password is derived from the
     # JWT secret, so nothing extra has to be configured.
     bridge_username: str = "mqim-bridge"
-    # Largest number of queued uplinks the bridge appends in one transaction.
+    # Largest number of queued uplinks the bridge stores as one batch (models/append.py).
     bridge_batch_size: int = 256
     # Shared secret that brokers present to the /api/internal/mqtt/... auth hooks; empty = off.
     mqtt_hook_secret: str = ""
