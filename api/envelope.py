@@ -14,9 +14,11 @@ from models.errors import (
     AuthError,
     ConflictError,
     ForbiddenError,
+    InternalError,
     MailFailedError,
     MqimError,
     NotFoundError,
+    PayloadTooLargeError,
     RateLimitedError,
 )
 
@@ -30,6 +32,8 @@ _STATUS: list[tuple[type[MqimError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (RateLimitedError, 429),
+    (PayloadTooLargeError, 413),
+    (InternalError, 500),
     (MailFailedError, 502),
     (MqimError, 400),
 ]
@@ -40,17 +44,23 @@ def ok(data: Any = None, status: int = 200) -> JSONResponse:
     return JSONResponse({"code": 0, "msg": "ok", "data": data}, status_code=status)
 
 
-def error_response(status: int, number: int, error: str, msg: str) -> JSONResponse:
-    return JSONResponse({"code": number, "msg": msg, "error": error}, status_code=status)
+def error_response(status: int, number: int, error: str, msg: str,
+                   **extra: Any) -> JSONResponse:
+    return JSONResponse({"code": number, "msg": msg, "error": error, **extra},
+                        status_code=status)
 
 
 async def handle_mqim_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MqimError)  # noqa: S101  # registered for MqimError only
     status = next(code for cls, code in _STATUS if isinstance(exc, cls))
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        response = error_response(status, exc.number, exc.code.value, exc.msg,
+                                  retry_after=exc.retry_after)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     response = error_response(status, exc.number, exc.code.value, exc.msg)
-    if headers:
-        response.headers.update(headers)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 

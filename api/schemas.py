@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.requests import Request
 
-from models.errors import InvalidParameterError
+from models.errors import InvalidParameterError, PayloadTooLargeError
+from models.ids import ClientMsgIdField
+from models.jsonin import decode_json
 from models.message import MessageContent
 from models.validation import validate
 
 MAX_BODY_BYTES = 256 * 1024
+# Ids and seqs are BIGINT columns: anything larger is a bad parameter, not a database error.
+INT_MAX = 2**63 - 1
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -55,7 +58,7 @@ class AddMembersBody(_Body):
 
 
 class SendBody(_Body, MessageContent):
-    client_msg_id: StrictStr | None = None
+    client_msg_id: ClientMsgIdField | None = None
 
 
 class RuleBody(_Body):
@@ -65,7 +68,7 @@ class RuleBody(_Body):
 
 
 class ReadBody(_Body):
-    seq: StrictInt = Field(ge=0)
+    seq: StrictInt = Field(ge=0, le=INT_MAX)
 
 
 class VerifyCodeBody(_Body):
@@ -91,29 +94,41 @@ class ProfileBody(_Body):
         return {name: getattr(self, name) for name in editable if name in self.model_fields_set}
 
 
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused with 413 (1012) as soon as it passes `limit`: a declared
+    Content-Length is checked before reading, a chunked body while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if len(declared) > 15 or (declared.isdigit() and int(declared) > limit):
+        raise PayloadTooLargeError(f"request body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def parse_body(request: Request, model: type[T]) -> T:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidParameterError(f"request body is over {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidParameterError(f"request body is not JSON: {exc}") from exc
-    return validate(model, data)
+    raw = await read_body(request)
+    return validate(model, decode_json(raw or b"{}", what="request body"))
 
 
 def query_int(request: Request, name: str, *, default: int | None = None,
-              minimum: int = 0, maximum: int | None = None) -> int | None:
+              minimum: int = 0, maximum: int = INT_MAX) -> int | None:
     value = request.query_params.get(name)
     if value is None or value == "":
         return default
     try:
-        number = int(value)
-    except ValueError as exc:
-        raise InvalidParameterError(f"{name} must be an integer") from exc
-    if number < minimum or (maximum is not None and number > maximum):
-        bound = f" and at most {maximum}" if maximum is not None else ""
-        raise InvalidParameterError(f"{name} must be at least {minimum}{bound}")
+        # Bounded before int(): Python refuses to convert more than 4,300 digits anyway.
+        number = int(value) if len(value) <= 20 else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise InvalidParameterError(f"{name} must be an integer from {minimum} to {maximum}")
+    if number < minimum or number > maximum:
+        raise InvalidParameterError(f"{name} must be at least {minimum} and at most {maximum}")
     return number
 
 

@@ -1,17 +1,30 @@
 """Parsing uplink payloads into typed commands; every way a payload can be wrong becomes a
-CommandError with a DESIGN.md code, never an exception that escapes the bridge.
+CommandError with its error code (docs/mqtt.md), never an exception that escapes the bridge.
+
+The error carries the command's `req` whenever the payload names one, even when the payload is
+too large or not JSON at all (a bounded scan finds it), so a client knows which command failed
+instead of retrying it forever.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
-from models.errors import InvalidParameterError, MqimError
+from models.errors import InvalidParameterError, MqimError, PayloadTooLargeError
+from models.ids import ClientMsgIdField, IdField
+from models.jsonin import decode_json
 from models.message import MessageContent
 from models.validation import describe_validation_error
+
+# Seqs are BIGINT columns.
+SEQ_MAX = 2**63 - 1
+REQ_MAX = 64
+# How far into an unreadable payload to look for its `req`.
+REQ_SCAN_BYTES = 4096
+_REQ_RE = re.compile(rb'"req"\s*:\s*"((?:[^"\\\x00-\x1f]|\\["\\/]){1,%d})"' % REQ_MAX)
 
 SUPPORTED_OPS = ("send", "typing", "read", "presence")
 # Named by DESIGN.md but served by later releases: refused with a clear message, not "unknown".
@@ -27,25 +40,25 @@ class CommandError(Exception):
 
 class _Command(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-    req: StrictStr | None = Field(default=None, max_length=64)
+    req: StrictStr | None = Field(default=None, max_length=REQ_MAX)
 
 
 class SendCommand(_Command, MessageContent):
     op: Literal["send"]
-    thread_id: StrictStr
-    client_msg_id: StrictStr
+    thread_id: IdField
+    client_msg_id: ClientMsgIdField
 
 
 class TypingCommand(_Command):
     op: Literal["typing"]
-    thread_id: StrictStr
+    thread_id: IdField
     is_typing: StrictBool = True
 
 
 class ReadCommand(_Command):
     op: Literal["read"]
-    thread_id: StrictStr
-    seq: Annotated[StrictInt, Field(ge=0)]
+    thread_id: IdField
+    seq: Annotated[StrictInt, Field(ge=0, le=SEQ_MAX)]
 
 
 class PresenceCommand(_Command):
@@ -65,25 +78,40 @@ _BY_OP: dict[str, type[Command]] = {
 def parse_command(payload: bytes, max_bytes: int) -> Command:
     """The command in `payload`, or CommandError (with the `req` when it could be read)."""
     if len(payload) > max_bytes:
-        raise CommandError(InvalidParameterError(f"payload is over {max_bytes} bytes"), None)
+        error = PayloadTooLargeError(f"payload is over {max_bytes} bytes")
+        raise CommandError(error, scan_req(payload))
     try:
-        raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        error = InvalidParameterError(f"payload is not UTF-8 JSON: {exc}")
-        raise CommandError(error, None) from exc
+        raw = decode_json(payload)
+    except InvalidParameterError as exc:
+        raise CommandError(exc, scan_req(payload)) from exc
     if not isinstance(raw, dict):
         raise CommandError(InvalidParameterError("payload must be a JSON object"), None)
-    req = raw.get("req") if isinstance(raw.get("req"), str) else None
+    req = raw.get("req")
+    req = req if isinstance(req, str) and 0 < len(req) <= REQ_MAX else None
     op = raw.get("op")
     model = _BY_OP.get(op) if isinstance(op, str) else None
     if model is None:
         if op in PLANNED_OPS:
             msg = f"op {op!r} is not supported by this server yet"
         else:
-            msg = f"unknown op {op!r}; expected one of {', '.join(SUPPORTED_OPS)}"
+            shown = repr(op)[:40] if isinstance(op, str) else type(op).__name__
+            msg = f"unknown op {shown}; expected one of {', '.join(SUPPORTED_OPS)}"
         raise CommandError(InvalidParameterError(msg), req)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         problems = describe_validation_error(exc)
         raise CommandError(InvalidParameterError(f"invalid {op} command: {problems}"), req) from exc
+
+
+def scan_req(payload: bytes) -> str | None:
+    """The `req` named near the start of a payload that cannot be parsed whole (too large, not
+    JSON): the first `"req": "..."` in its first REQ_SCAN_BYTES bytes, if it is plain text."""
+    found = _REQ_RE.search(payload, 0, REQ_SCAN_BYTES)
+    if found is None:
+        return None
+    try:
+        text = found.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text.replace('\\"', '"').replace("\\\\", "\\").replace("\\/", "/")

@@ -2,6 +2,12 @@
 
 Handlers only parse, call and publish. Sends of a batch go to the models in one call (one read,
 one atomic write); events and acks are published only after that write commits.
+
+Each command succeeds or fails on its own: a bad command gets its `error` (with its `req`), and
+never costs the other users' commands in the same batch. If the batch's write fails, its sends
+are stored one at a time; a command that still fails while the database answers is that
+command's fault (an `internal_error` for it alone). Only a database that does not answer makes
+`handle` raise, so the runner pauses and retries the batch.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from bridge.commands import (
 from broker.publisher import Event, EventPublisher
 from broker.topics import TopicScheme
 from models.append import append_messages
-from models.errors import MqimError
+from models.db import database_alive
+from models.errors import InternalError, MqimError, RateLimitedError
 from models.message import Appended
 from models.presence import presence_audience, set_presence
 from models.readstate import mark_read
@@ -39,9 +46,16 @@ class Uplink:
     payload: bytes
 
 
+class DatabaseUnavailableError(Exception):
+    """The database did not answer: the batch must be retried, not answered."""
+
+
 def error_event(error: MqimError, req: str | None) -> dict[str, Any]:
-    return {"type": "error", "req": req, "code": error.number, "error": error.code.value,
-            "msg": error.msg}
+    event = {"type": "error", "req": req, "code": error.number, "error": error.code.value,
+             "msg": error.msg}
+    if isinstance(error, RateLimitedError):
+        event["retry_after"] = error.retry_after
+    return event
 
 
 def ack_event(req: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,7 +90,7 @@ class BatchHandler:
                 others.append((uplink, command))
         # Committed thread events, then the replies, go out as one sequence (fewer PUBACK
         # round trips than two); one connection keeps their order, so events precede acks.
-        events = await self._handle_sends(sends, replies) if sends else []
+        events = await self._isolated_sends(sends, replies) if sends else []
         ephemeral: list[Event] = []
         for uplink, command in others:
             try:
@@ -90,8 +104,43 @@ class BatchHandler:
                     await self._read(uplink.sender_id, command, events, replies)
             except MqimError as exc:
                 replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
+            except Exception as exc:  # noqa: BLE001  # _fault tells a bad command from a down database
+                await self._fault(uplink.sender_id, command.req, exc, replies)
         await self._publisher.publish_all(ephemeral, qos=0)
         await self._publisher.publish_all(events + replies)
+
+    async def _isolated_sends(
+        self, sends: list[tuple[Uplink, SendCommand]], replies: list[Event]
+    ) -> list[Event]:
+        """_handle_sends for the batch, or for each send alone if the batch's write failed."""
+        try:
+            return await self._handle_sends(sends, replies)
+        except Exception as exc:  # noqa: BLE001  # see _fault
+            if len(sends) == 1:
+                uplink, command = sends[0]
+                await self._fault(uplink.sender_id, command.req, exc, replies)
+                return []
+            logger.warning("a batch of %d sends failed (%r); storing them one at a time",
+                           len(sends), exc)
+        events: list[Event] = []
+        for uplink, command in sends:
+            try:
+                events += await self._handle_sends([(uplink, command)], replies)
+            except Exception as exc:  # noqa: BLE001  # see _fault
+                await self._fault(uplink.sender_id, command.req, exc, replies)
+        return events
+
+    async def _fault(
+        self, sender_id: str, req: str | None, exc: Exception, replies: list[Event]
+    ) -> None:
+        """An unexpected failure of one command: the database's (raise, so the batch is retried)
+        or the command's own (answer it with an error; the others go on)."""
+        if not await database_alive():
+            raise DatabaseUnavailableError("the database does not answer") from exc
+        logger.error("an uplink command from %s failed; answered with internal_error",
+                     sender_id, exc_info=exc)
+        error = InternalError("the server could not process this command")
+        replies.append(self._reply(sender_id, error_event(error, req)))
 
     def _reply(self, user_id: str, event: Mapping[str, Any]) -> Event:
         return (self._scheme.user(user_id), event)

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bridge.handlers import BatchHandler, Uplink
+from bridge.handlers import BatchHandler, DatabaseUnavailableError, Uplink
 from bridge.metrics import BATCH_SECONDS, BATCH_SIZE, UPLINKS
 from broker.client import service_endpoint
 from broker.errors import BrokerError
@@ -84,17 +84,15 @@ async def run_bridge(
 async def _consume_in_process(
     uplinks: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher
 ) -> None:
-    """As _consume, but a failed batch cannot be redelivered: it is logged (its senders get no
-    ack and retry) and the bridge goes on after a pause."""
-    backoff = BACKOFF_MIN
+    """As _consume; a batch cannot be redelivered by the source, so a fault outside the handler
+    (a bug) is logged (its senders get no ack and retry) and the bridge goes on."""
     while True:
         try:
             await _consume(uplinks, settings, scheme, publisher)
         except Exception:
             logger.exception("bridge batch failed; its senders will retry; resuming in %.1fs",
-                             backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+                             BACKOFF_MIN)
+            await asyncio.sleep(BACKOFF_MIN)
 
 
 async def _consume(
@@ -112,10 +110,27 @@ async def _consume(
         UPLINKS.inc(len(batch))
         BATCH_SIZE.observe(len(batch))
         with BATCH_SECONDS.time():
-            await handler.handle([u for u in map(convert, batch) if u is not None])
+            await _handle_until_stored(handler, [u for u in map(convert, batch) if u is not None])
         for message in batch:
             if message.qos > 0:
                 link.ack(message.mid, message.qos)
+
+
+async def _handle_until_stored(handler: BatchHandler, uplinks: list[Uplink]) -> None:
+    """Handle a batch, retrying it while the database is down. The handler answers bad
+    commands itself, so only a database fault (or a lost broker) gets here; the backoff starts
+    afresh with every batch, so one bad moment never slows the ones after it."""
+    backoff = BACKOFF_MIN
+    while True:
+        try:
+            await handler.handle(uplinks)
+        except DatabaseUnavailableError as exc:
+            logger.warning("bridge batch of %d waits for the database (%s); retrying in %.1fs",
+                           len(uplinks), exc.__cause__ or exc, backoff)
+        else:
+            return
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, BACKOFF_MAX)
 
 
 def _to_uplink(scheme: TopicScheme) -> Callable[[Received], Uplink | None]:

@@ -37,7 +37,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.clock import utcnow
-from models.errors import MessageNotFoundError, MqimError, NotAMemberError, ThreadNotFoundError
+from models.errors import (
+    ClientMsgIdConflictError,
+    MessageNotFoundError,
+    MqimError,
+    NotAMemberError,
+    ThreadNotFoundError,
+)
 from models.friend import blocked_error
 from models.ids import new_message_id
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
@@ -84,6 +90,8 @@ async def _append_one(draft: Draft) -> AppendResult:
         )
         if existing is None:
             raise
+        if existing.thread_id != draft.thread_id:
+            return ClientMsgIdConflictError(_conflict_msg(draft))
         return Appended(existing, duplicate=True)
     assert single[0] is not None  # noqa: S101  # _append_batch fills every pending slot
     return single[0]
@@ -95,7 +103,8 @@ class _Found:
 
     threads: dict[str, str | None] = field(default_factory=dict)  # id -> direct_key
     members: set[tuple[str, str]] = field(default_factory=set)  # (thread, user)
-    duplicates: dict[tuple[str, str], str] = field(default_factory=dict)  # -> message id
+    # (sender, client_msg_id) -> (message id, its thread id)
+    duplicates: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker, blocked)
     replied: dict[str, str] = field(default_factory=dict)  # message id -> thread id
 
@@ -161,31 +170,31 @@ async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     first, second = sql.direct_user("t.direct_key", 1), sql.direct_user("t.direct_key", 2)
     # Only placeholders and fixed column expressions are formatted in; values are parameters.
     parts = [
-        "SELECT 't' AS k, id AS a, direct_key AS b, NULL AS c FROM thread WHERE "  # noqa: S608
+        "SELECT 't' AS k, id AS a, direct_key AS b, NULL AS c, NULL AS d FROM thread WHERE "  # noqa: S608
         f"{sql.values_in('id', threads)}",
-        "SELECT 'm', m.thread_id, m.user_id, NULL FROM "  # noqa: S608
+        "SELECT 'm', m.thread_id, m.user_id, NULL, NULL FROM "  # noqa: S608
         f"{sql.pairs_join('thread_member m', 'm.thread_id', 'm.user_id', members)}",
-        "SELECT 'd', m.sender_id, m.client_msg_id, m.id FROM "  # noqa: S608
+        "SELECT 'd', m.sender_id, m.client_msg_id, m.id, m.thread_id FROM "  # noqa: S608
         f"{sql.pairs_join('message m', 'm.sender_id', 'm.client_msg_id', sends)}",
         # Blocks either way between the two users of each direct thread (a direct_key is their
         # sorted ids joined by ':', which no id contains).
-        "SELECT 'b', ub.user_id, ub.blocked_id, NULL FROM thread t JOIN user_block ub ON "  # noqa: S608
+        "SELECT 'b', ub.user_id, ub.blocked_id, NULL, NULL FROM thread t JOIN user_block ub ON "  # noqa: S608
         f"(ub.user_id = {first} AND ub.blocked_id = {second}) OR "
         f"(ub.user_id = {second} AND ub.blocked_id = {first}) "
         f"WHERE t.direct_key IS NOT NULL AND {sql.values_in('t.id', threads)}",
     ]
     if replies:
-        parts.append("SELECT 'r', id, thread_id, NULL FROM message WHERE "  # noqa: S608
+        parts.append("SELECT 'r', id, thread_id, NULL, NULL FROM message WHERE "  # noqa: S608
                      f"{sql.values_in('id', replies)} AND kind = 'message'")
     _, rows = await conn.execute_query(" UNION ALL ".join(parts), sql.params)
     found = _Found()
-    for kind, a, b, c in (tuple(row) for row in rows):
+    for kind, a, b, c, d in (tuple(row) for row in rows):
         if kind == "t":
             found.threads[a] = b
         elif kind == "m":
             found.members.add((a, b))
         elif kind == "d":
-            found.duplicates[(a, b)] = c
+            found.duplicates[(a, b)] = (c, d)
         elif kind == "b":
             found.blocks.add((a, b))
         else:
@@ -211,9 +220,19 @@ async def _append_batch(
         elif (draft.thread_id, draft.sender_id) not in found.members:
             results[i] = NotAMemberError(draft.thread_id)
         elif key in found.duplicates:
-            duplicates[i] = found.duplicates[key]
+            message_id, its_thread = found.duplicates[key]
+            if its_thread == draft.thread_id:
+                duplicates[i] = message_id
+            else:
+                # A retry is only ever answered in its own thread: answering with (or
+                # republishing) a message of another thread would show it to this thread.
+                results[i] = ClientMsgIdConflictError(_conflict_msg(draft))
         elif key in first_in_batch:
-            aliases.append((i, first_in_batch[key]))
+            first = first_in_batch[key]
+            if drafts[first].thread_id != draft.thread_id:
+                results[i] = ClientMsgIdConflictError(_conflict_msg(draft))
+            else:
+                aliases.append((i, first))
         elif (refusal := _block_refusal(draft, found)) is not None:
             results[i] = refusal
         elif draft.reply_to and found.replied.get(draft.reply_to) != draft.thread_id:
@@ -243,6 +262,11 @@ async def _append_batch(
         original = results[first]
         results[i] = (Appended(original.entry, duplicate=True)
                       if isinstance(original, Appended) else original)
+
+
+def _conflict_msg(draft: Draft) -> str:
+    return (f"client_msg_id {draft.client_msg_id!r} was already used in another thread; "
+            "use a new one for each message")
 
 
 def _entry(row: _Row, seq: int, now: datetime) -> Message:

@@ -8,6 +8,7 @@ with a busy timeout so a second process waits instead of failing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -122,3 +123,18 @@ async def open_database(settings: Settings) -> AsyncIterator[None]:
     finally:
         await connections.close_all()
 
+
+
+# Long enough for a busy database, short enough not to hold a bridge batch for long.
+PING_TIMEOUT_SECONDS = 5.0
+
+
+async def database_alive() -> bool:
+    """Whether the database answers a trivial query: tells a fault of the database (pause and
+    retry) from a fault of one command (answer that command with an error and go on)."""
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            await connections.get("default").execute_query("SELECT 1")
+    except Exception:  # noqa: BLE001  # any failure to answer means "not alive"
+        return False
+    return True

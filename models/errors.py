@@ -14,7 +14,9 @@ adapter and the MQTT bridge report the same failure the same way. They know noth
     ├── ConflictError ── UserExistsError (2007), AlreadyMemberError (3005),
     │                    AlreadyFriendsError (1007), AlreadyExistsError (1010),
     │                    RequestExistsError (1011)
-    └── RateLimitedError (1006)
+    ├── RateLimitedError (1006)
+    ├── PayloadTooLargeError (1012)
+    └── ClientMsgIdConflictError (4002)
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class ErrorCode(StrEnum):
     REQUEST_EXISTS = "request_exists"
     BLOCKED = "blocked"
     ALREADY_EXISTS = "already_exists"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    CLIENT_MSG_ID_CONFLICT = "client_msg_id_conflict"
+    INTERNAL_ERROR = "internal_error"
 
 
 class MqimError(Exception):
@@ -126,8 +131,36 @@ class MessageNotFoundError(NotFoundError):
 
 
 class RateLimitedError(MqimError):
+    """Over a rate limit; `retry_after` is the whole seconds until the next attempt may pass."""
+
     code = ErrorCode.RATE_LIMITED
     number = 1006
+
+    def __init__(self, msg: str, retry_after: int = 1) -> None:
+        super().__init__(msg)
+        self.retry_after = max(1, retry_after)
+
+
+class PayloadTooLargeError(MqimError):
+    """A request body or an uplink over its size cap (HTTP 413); refused while reading."""
+
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    number = 1012
+
+
+class ClientMsgIdConflictError(MqimError):
+    """The sender already used this client_msg_id in another thread: nothing is stored or
+    published (a retry is only ever answered in its own thread)."""
+
+    code = ErrorCode.CLIENT_MSG_ID_CONFLICT
+    number = 4002
+
+
+class InternalError(MqimError):
+    """A fault of the server, not of the request (HTTP 500); the command had no effect."""
+
+    code = ErrorCode.INTERNAL_ERROR
+    number = 5000
 
 
 class AuthError(MqimError):

@@ -26,14 +26,13 @@ from models.errors import (
     MqimError,
     ThreadNotFoundError,
 )
-from models.ids import new_message_id
+from models.ids import CLIENT_MSG_ID_MAX, IdField, new_message_id
 from models.thread import Thread, check_member
 from models.user import User
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_TYPES = ("text", "image", "file", "audio", "video", "location", "sticker", "custom")
-CLIENT_MSG_ID_MAX = 64
 MAX_MENTIONS = 50
 MAX_ATTACHMENTS = 10
 HISTORY_LIMIT_DEFAULT = 50
@@ -134,11 +133,12 @@ class MessageContent(BaseModel):
     `check_draft` applies the content rules)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-    type: StrictStr = "text"
+    type: StrictStr = Field(default="text", max_length=32)
     body: StrictStr | None = None
-    reply_to: StrictStr | None = None
-    mentions: list[StrictStr] = Field(default_factory=list)
-    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    reply_to: IdField | None = None
+    # Counts are bounded while parsing too, so a hostile list is refused before it is walked.
+    mentions: list[IdField] = Field(default_factory=list, max_length=MAX_MENTIONS)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
     def to_draft(self, sender_id: str, thread_id: str, client_msg_id: str) -> Draft:
         return Draft(
@@ -152,6 +152,8 @@ def check_draft(draft: Draft, max_body_chars: int) -> None:
     """Validate content only (no database); raises ContentInvalidError."""
     if not draft.client_msg_id or len(draft.client_msg_id) > CLIENT_MSG_ID_MAX:
         raise ContentInvalidError(f"client_msg_id must be 1 to {CLIENT_MSG_ID_MAX} characters")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in draft.client_msg_id):
+        raise ContentInvalidError("client_msg_id must not contain control characters")
     if draft.type not in MESSAGE_TYPES:
         raise ContentInvalidError(f"type must be one of {', '.join(MESSAGE_TYPES)}")
     if draft.body is not None and len(draft.body) > max_body_chars:

@@ -82,7 +82,8 @@ async def issue_code(email: str, purpose: str, *, secret: str, interval: int) ->
             wait = interval - int((now - latest.created_at).total_seconds())
             if wait > 0:
                 raise RateLimitedError(
-                    f"a code was sent to this email recently; try again in {wait} s"
+                    f"a code was sent to this email recently; try again in {wait} s",
+                    retry_after=wait,
                 )
         # Older unused codes of this purpose are superseded; expired ones are dead weight.
         await VerificationCode.filter(email=email, purpose=purpose, used_at=None).delete()

@@ -43,9 +43,10 @@ async def send(request: Request) -> JSONResponse:
     if isinstance(result, MqimError):
         raise result
     entry = result.entry
-    # Also on a duplicate: the first attempt may have committed without publishing.
-    await announce(state, [(state.scheme.thread(thread_id), entry.to_event())])
-    data = {"message_id": entry.id, "seq": entry.seq, "thread_id": thread_id,
+    # Also on a duplicate: the first attempt may have committed without publishing. Always on
+    # the entry's own thread (a reuse in another thread is refused by append_messages).
+    await announce(state, [(state.scheme.thread(entry.thread_id), entry.to_event())])
+    data = {"message_id": entry.id, "seq": entry.seq, "thread_id": entry.thread_id,
             "client_msg_id": entry.client_msg_id, "duplicate": result.duplicate}
     return ok(data, status=200 if result.duplicate else 201)
 

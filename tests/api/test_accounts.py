@@ -14,8 +14,13 @@ from tests.stacks import Stack
 def assert_error(response: httpx.Response, status: int, code: int, error: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"code", "msg", "error"}
+    # A rate-limit refusal also says when to try again (and so does its Retry-After header).
+    extra = {"retry_after"} if code == 1006 else set()
+    assert set(body) == {"code", "msg", "error"} | extra
     assert (body["code"], body["error"]) == (code, error)
+    if extra:
+        assert body["retry_after"] >= 1
+        assert response.headers["Retry-After"] == str(body["retry_after"])
     assert body["msg"]
     assert "Traceback" not in response.text
 

@@ -141,7 +141,7 @@ async def test_bad_input_gets_error_events_and_server_stays_up(
         (json.dumps({"op": "fly", "req": "unknown"}), 1001, "unknown"),
         (json.dumps({"op": "send", "req": "types", "thread_id": 5, "client_msg_id": "t"}),
          1001, "types"),
-        (big, 1001, None),
+        (big, 1012, "big"),  # too large, but its req is still found
         (json.dumps({"op": "send", "req": "empty", "thread_id": thread_id, "client_msg_id": "e",
                      "body": "   "}), 4003, "empty"),
         (send_command("tnope", "nope", "x", req="nothread"), 3001, "nothread"),
