@@ -13,10 +13,10 @@ adapter and the MQTT bridge report the same failure the same way. They know noth
     │                AccountBannedError (2009)
     ├── ConflictError ── UserExistsError (2007), AlreadyMemberError (3005),
     │                    AlreadyFriendsError (1007), AlreadyExistsError (1010),
-    │                    RequestExistsError (1011)
+    │                    RequestExistsError (1011), ClientMsgIdConflictError (4002)
     ├── RateLimitedError (1006)
     ├── PayloadTooLargeError (1012)
-    └── ClientMsgIdConflictError (4002)
+    └── InternalError (5000)
 """
 
 from __future__ import annotations
@@ -148,14 +148,6 @@ class PayloadTooLargeError(MqimError):
     number = 1012
 
 
-class ClientMsgIdConflictError(MqimError):
-    """The sender already used this client_msg_id in another thread: nothing is stored or
-    published (a retry is only ever answered in its own thread)."""
-
-    code = ErrorCode.CLIENT_MSG_ID_CONFLICT
-    number = 4002
-
-
 class InternalError(MqimError):
     """A fault of the server, not of the request (HTTP 500); the command had no effect."""
 
@@ -247,3 +239,11 @@ class CodeInvalidError(MqimError):
 
     code = ErrorCode.CODE_INVALID
     number = 2010
+
+
+class ClientMsgIdConflictError(ConflictError):
+    """The sender already used this client_msg_id in another thread: nothing is stored or
+    published (a retry is only ever answered in its own thread)."""
+
+    code = ErrorCode.CLIENT_MSG_ID_CONFLICT
+    number = 4002

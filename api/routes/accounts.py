@@ -1,5 +1,11 @@
 """Accounts and sessions: register (or restore), login (or restore), refresh, logout, and the
-email verification codes. The caller's own profile and sessions are in `me.py`."""
+email verification codes. The caller's own profile and sessions are in `me.py`.
+
+Login, register and verify-code count against the abuse limits (models/ratelimit.py) before any
+work, keyed by the client address that uvicorn reports. Behind a reverse proxy, uvicorn takes it
+from X-Forwarded-For only when the proxy is trusted (FORWARDED_ALLOW_IPS in the environment of
+`mqim serve`/`mqim api`; 127.0.0.1 and ::1 by default); otherwise all clients share one budget.
+"""
 
 from __future__ import annotations
 
@@ -47,10 +53,15 @@ async def _signed_in(state: ApiState, signed: SignIn, platform: str, status: int
     return ok({**bundle, "restored": signed.restored}, status=200 if signed.restored else status)
 
 
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 async def register(request: Request) -> JSONResponse:
+    state = state_of(request)
+    await state.limits.hit_register(client_address(request))  # before hashing the password
     body = await parse_body(request, RegisterBody)
     platform = normalise_platform(body.platform)  # before anything is stored
-    state = state_of(request)
     signed = await register_user(
         name=body.name, password=body.password, user_id=body.user_id, email=body.email,
         phone=body.phone, code=body.code, rules=AccountRules.from_settings(state.settings),
@@ -62,15 +73,20 @@ async def login(request: Request) -> JSONResponse:
     body = await parse_body(request, LoginBody)
     platform = normalise_platform(body.platform)  # before a deleted account is restored
     state = state_of(request)
+    # Every attempt counts, known account or not, before the password is checked: past the
+    # limit even the right password is refused, so guessing cannot go on.
+    await state.limits.hit_login(body.login, client_address(request))
     signed = await authenticate_user(body.login, body.password, code=body.code,
                                      rules=AccountRules.from_settings(state.settings))
+    await state.limits.login_succeeded(body.login)
     return await _signed_in(state, signed, platform, 200)
 
 
 async def verify_code(request: Request) -> JSONResponse:
     """Mail a 6-digit code; the response never carries it."""
-    body = await parse_body(request, VerifyCodeBody)
     state = state_of(request)
+    await state.limits.hit_code(client_address(request))  # besides the per-email interval
+    body = await parse_body(request, VerifyCodeBody)
     email = await check_code_request(body.email, body.purpose)
     issued = await issue_code(email, body.purpose, secret=state.settings.jwt_secret,
                               interval=state.settings.email_code_interval)

@@ -95,11 +95,11 @@ async def user_acl(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/admin/users/{user_id}/ban", ban, methods=["POST"]),
-    Route("/api/admin/users/{user_id}/ban", unban, methods=["DELETE"]),
-    Route("/api/admin/users/{user_id}/acl", user_acl, methods=["GET"]),
+    Route("/api/admin/users/{user_id:id}/ban", ban, methods=["POST"]),
+    Route("/api/admin/users/{user_id:id}/ban", unban, methods=["DELETE"]),
+    Route("/api/admin/users/{user_id:id}/acl", user_acl, methods=["GET"]),
     Route("/api/admin/acl/rules", rules, methods=["GET"]),
     Route("/api/admin/acl/rules", add, methods=["POST"]),
     # `{rule_id:int}`: any other id matches no route, so it is a 404 like a missing rule.
-    Route("/api/admin/acl/rules/{rule_id:int}", remove, methods=["DELETE"]),
+    Route("/api/admin/acl/rules/{rule_id:num}", remove, methods=["DELETE"]),
 ]

@@ -76,10 +76,10 @@ async def remove(request: Request) -> JSONResponse:
 routes = [
     Route("/api/friends/groups", index, methods=["GET"]),
     Route("/api/friends/groups", create, methods=["POST"]),
-    Route("/api/friends/groups/{group_id:int}", show, methods=["GET"]),
-    Route("/api/friends/groups/{group_id:int}", rename, methods=["PATCH"]),
-    Route("/api/friends/groups/{group_id:int}", delete, methods=["DELETE"]),
-    Route("/api/friends/groups/{group_id:int}/members", members, methods=["GET"]),
-    Route("/api/friends/groups/{group_id:int}/members", add, methods=["POST"]),
-    Route("/api/friends/groups/{group_id:int}/members/{user_id}", remove, methods=["DELETE"]),
+    Route("/api/friends/groups/{group_id:num}", show, methods=["GET"]),
+    Route("/api/friends/groups/{group_id:num}", rename, methods=["PATCH"]),
+    Route("/api/friends/groups/{group_id:num}", delete, methods=["DELETE"]),
+    Route("/api/friends/groups/{group_id:num}/members", members, methods=["GET"]),
+    Route("/api/friends/groups/{group_id:num}/members", add, methods=["POST"]),
+    Route("/api/friends/groups/{group_id:num}/members/{user_id:id}", remove, methods=["DELETE"]),
 ]

@@ -121,13 +121,13 @@ async def blocks_index(request: Request) -> JSONResponse:
 routes = [
     Route("/api/friends/requests", send_request, methods=["POST"]),
     Route("/api/friends/requests", requests_index, methods=["GET"]),
-    Route("/api/friends/requests/{request_id:int}/accept", accept, methods=["POST"]),
-    Route("/api/friends/requests/{request_id:int}/reject", reject, methods=["POST"]),
+    Route("/api/friends/requests/{request_id:num}/accept", accept, methods=["POST"]),
+    Route("/api/friends/requests/{request_id:num}/reject", reject, methods=["POST"]),
     *friendgroups.routes,
     Route("/api/friends", index, methods=["GET"]),
-    Route("/api/friends/{user_id}", show, methods=["GET"]),
-    Route("/api/friends/{user_id}", remove, methods=["DELETE"]),
+    Route("/api/friends/{user_id:id}", show, methods=["GET"]),
+    Route("/api/friends/{user_id:id}", remove, methods=["DELETE"]),
     Route("/api/blocks", block, methods=["POST"]),
     Route("/api/blocks", blocks_index, methods=["GET"]),
-    Route("/api/blocks/{user_id}", unblock, methods=["DELETE"]),
+    Route("/api/blocks/{user_id:id}", unblock, methods=["DELETE"]),
 ]

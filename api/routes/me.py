@@ -78,5 +78,5 @@ routes = [
     Route("/api/me", change, methods=["PATCH"]),
     Route("/api/me", remove, methods=["DELETE"]),
     Route("/api/me/sessions", sessions, methods=["GET"]),
-    Route("/api/me/sessions/{session_id}", sign_out, methods=["DELETE"]),
+    Route("/api/me/sessions/{session_id:id}", sign_out, methods=["DELETE"]),
 ]

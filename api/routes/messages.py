@@ -70,8 +70,8 @@ async def sync(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/threads/{thread_id}/messages", history, methods=["GET"]),
-    Route("/api/threads/{thread_id}/messages", send, methods=["POST"]),
-    Route("/api/threads/{thread_id}/read", read, methods=["POST"]),
+    Route("/api/threads/{thread_id:id}/messages", history, methods=["GET"]),
+    Route("/api/threads/{thread_id:id}/messages", send, methods=["POST"]),
+    Route("/api/threads/{thread_id:id}/read", read, methods=["POST"]),
     Route("/api/sync", sync, methods=["GET"]),
 ]

@@ -22,4 +22,4 @@ async def show(request: Request) -> JSONResponse:
                "last_seen_at": event["last_seen_at"]})
 
 
-routes = [Route("/api/users/{user_id}/presence", show, methods=["GET"])]
+routes = [Route("/api/users/{user_id:id}/presence", show, methods=["GET"])]

@@ -56,7 +56,7 @@ async def remove(request: Request) -> JSONResponse:
 routes = [
     Route("/api/threads", create, methods=["POST"]),
     Route("/api/threads", index, methods=["GET"]),
-    Route("/api/threads/{thread_id}", show, methods=["GET"]),
-    Route("/api/threads/{thread_id}/members", add, methods=["POST"]),
-    Route("/api/threads/{thread_id}/members/{user_id}", remove, methods=["DELETE"]),
+    Route("/api/threads/{thread_id:id}", show, methods=["GET"]),
+    Route("/api/threads/{thread_id:id}/members", add, methods=["POST"]),
+    Route("/api/threads/{thread_id:id}/members/{user_id:id}", remove, methods=["DELETE"]),
 ]

@@ -28,5 +28,5 @@ async def show(request: Request) -> JSONResponse:
 
 routes = [
     Route("/api/users", search, methods=["GET"]),
-    Route("/api/users/{user_id}", show, methods=["GET"]),
+    Route("/api/users/{user_id:id}", show, methods=["GET"]),
 ]

@@ -1,1 +1,2 @@
-"""Hostile input, tried as an attacker would: each case asserts the good outcome and that other users were unaffected."""
+"""Hostile input, tried as an attacker would: each case asserts the good outcome, and that
+other users were unaffected."""

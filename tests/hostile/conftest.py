@@ -1,0 +1,34 @@
+"""Figures the hostile suites measure (inputs tried, 5xx seen, worst victim ack latency),
+printed at the end of the run so a closing note can quote them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+# surface -> figure -> value; counters add up, maxima keep the largest.
+FIGURES: defaultdict[str, dict[str, float]] = defaultdict(dict)
+
+
+def count(surface: str, figure: str, amount: float = 1) -> None:
+    FIGURES[surface][figure] = FIGURES[surface].get(figure, 0) + amount
+
+
+def record_max(surface: str, figure: str, value: float) -> None:
+    FIGURES[surface][figure] = max(FIGURES[surface].get(figure, value), value)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("hostile input figures")
+    for surface, figures in sorted(FIGURES.items()):
+        shown = ", ".join(f"{name} {value:g}" for name, value in sorted(figures.items()))
+        terminalreporter.write_line(f"{surface}: {shown}")
+
+
+@pytest.fixture
+def figures() -> defaultdict[str, dict[str, float]]:
+    return FIGURES
