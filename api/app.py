@@ -32,6 +32,7 @@ from broker.topics import TopicScheme
 from config import Settings
 from models.db import open_database
 from models.errors import MqimError
+from models.ratelimit import RateLimits
 
 
 def create_app(
@@ -41,9 +42,11 @@ def create_app(
     access: AccessSync,
     publisher: EventPublisher | None = None,
     own_database: bool = True,
+    limits: RateLimits | None = None,
 ) -> Starlette:
     """The HTTP API. With `own_database`, its lifespan opens the ORM; without `publisher`, it
-    opens its own MQTT connection to publish events."""
+    opens its own MQTT connection to publish events; without `limits`, it builds its own (pass
+    the bridge's, so that sends over MQTT and HTTP share one budget per process)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -57,7 +60,8 @@ def create_app(
                     ServicePublisher(lambda: service_client(settings, client_id))
                 )
             state = ApiState(settings, events, access, TopicScheme(settings.topic_prefix),
-                             directory, build_mailer(settings))
+                             directory, build_mailer(settings),
+                             RateLimits.from_settings(settings) if limits is None else limits)
             yield {"api": state}
 
     return Starlette(

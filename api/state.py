@@ -9,6 +9,7 @@ from broker.acl import AccessSync, Directory
 from broker.publisher import EventPublisher
 from broker.topics import TopicScheme
 from config import Settings
+from models.ratelimit import RateLimits
 
 
 @dataclass(frozen=True)
@@ -21,3 +22,5 @@ class ApiState:
     directory: Directory
     # Sends verification codes (SMTP, or the log in development).
     mailer: Mailer
+    # Abuse limits: logins, registrations, verification codes (models/ratelimit.py).
+    limits: RateLimits

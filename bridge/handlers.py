@@ -33,6 +33,7 @@ from models.db import database_alive
 from models.errors import InternalError, MqimError, RateLimitedError
 from models.message import Appended
 from models.presence import presence_audience, set_presence
+from models.ratelimit import RateLimits
 from models.readstate import mark_read
 from models.thread import check_member
 
@@ -64,10 +65,11 @@ def ack_event(req: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
 
 class BatchHandler:
     def __init__(
-        self, publisher: EventPublisher, scheme: TopicScheme, *, max_payload_bytes: int,
-        max_body_chars: int,
+        self, publisher: EventPublisher, scheme: TopicScheme, limits: RateLimits, *,
+        max_payload_bytes: int, max_body_chars: int,
     ) -> None:
         self._publisher = publisher
+        self._limits = limits
         self._scheme = scheme
         self._max_payload_bytes = max_payload_bytes
         self._max_body_chars = max_body_chars
@@ -85,6 +87,11 @@ class BatchHandler:
                 replies.append(self._reply(uplink.sender_id, error_event(exc.error, exc.req)))
                 continue
             if isinstance(command, SendCommand):
+                try:
+                    await self._limits.hit_send(uplink.sender_id)
+                except RateLimitedError as exc:
+                    replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
+                    continue
                 sends.append((uplink, command))
             else:
                 others.append((uplink, command))

@@ -25,6 +25,7 @@ from broker.publisher import EventPublisher
 from broker.topics import TopicKind, TopicScheme
 from broker.uplinks import Received, UplinkSource
 from config import Settings
+from models.ratelimit import RateLimits
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ async def run_bridge(
     on_ready: Callable[[], Awaitable[None]] | None = None,
     publisher: EventPublisher | None = None,
     uplinks: UplinkSource | None = None,
+    limits: RateLimits | None = None,
 ) -> None:
     """Run forever (until cancelled), reconnecting with backoff. The database must be open.
 
@@ -46,11 +48,13 @@ async def run_bridge(
     `$share/mqim-bridge/...`, so any number of workers (distinct `client_id`s) split them; the
     embedded amqtt broker has no shared subscriptions, so it gets exactly one bridge.
     `on_ready()` runs after every (re)connect and subscribe (uplinks queue meanwhile).
+    `limits` counts sends per user; pass the API's in one process, so MQTT and HTTP share it.
     Events go out on the bridge's own connection unless a `publisher` is given (the embedded
     broker's in-process queue, in `mqim serve`); with `uplinks` (and a `publisher`) the bridge
     makes no connection at all.
     """
     scheme = TopicScheme(settings.topic_prefix)
+    limits = RateLimits.from_settings(settings) if limits is None else limits
     if uplinks is not None:
         if publisher is None:
             raise ValueError("an in-process uplink source needs an in-process publisher")
@@ -58,7 +62,7 @@ async def run_bridge(
                     scheme.uplink_filter())
         if on_ready is not None:
             await on_ready()
-        await _consume_in_process(uplinks, settings, scheme, publisher)
+        await _consume_in_process(uplinks, settings, scheme, publisher, limits)
         return
     subscription = scheme.uplink_filter(None if settings.embedded_broker else SHARE_GROUP)
     backoff = BACKOFF_MIN
@@ -72,7 +76,7 @@ async def run_bridge(
                 backoff = BACKOFF_MIN
                 if on_ready is not None:
                     await on_ready()
-                await _consume(link, settings, scheme, publisher or link)
+                await _consume(link, settings, scheme, publisher or link, limits)
         except BrokerError as exc:
             logger.warning("bridge lost the broker (%s); reconnecting in %.1fs", exc, backoff)
         except Exception:  # e.g. the database is down: un-acked uplinks return
@@ -82,13 +86,14 @@ async def run_bridge(
 
 
 async def _consume_in_process(
-    uplinks: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher
+    uplinks: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher,
+    limits: RateLimits,
 ) -> None:
     """As _consume; a batch cannot be redelivered by the source, so a fault outside the handler
     (a bug) is logged (its senders get no ack and retry) and the bridge goes on."""
     while True:
         try:
-            await _consume(uplinks, settings, scheme, publisher)
+            await _consume(uplinks, settings, scheme, publisher, limits)
         except Exception:
             logger.exception("bridge batch failed; its senders will retry; resuming in %.1fs",
                              BACKOFF_MIN)
@@ -96,10 +101,11 @@ async def _consume_in_process(
 
 
 async def _consume(
-    link: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher
+    link: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher,
+    limits: RateLimits,
 ) -> None:
     handler = BatchHandler(
-        publisher, scheme, max_payload_bytes=settings.max_payload_bytes,
+        publisher, scheme, limits, max_payload_bytes=settings.max_payload_bytes,
         max_body_chars=settings.max_body_chars,
     )
     convert = _to_uplink(scheme)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from limits import RateLimitItem, parse_many
+
 PREFIX = "MQIM_"
 # Secrets that appear in examples and must never run a real deployment.
 _PLACEHOLDER_SECRETS = {"", "secret", "changeme", "change-me", "dev-secret", "jwt-secret"}
@@ -106,6 +108,23 @@ class Settings:
     # A deleted account can be restored (by logging in, or registering again with its
     # password) for this many days; `mqim users purge` removes it after that.
     restore_window_days: int = 30
+    # Abuse limits, each "N/second|minute|hour|day" (or "N per 2 hours") or "off": at most N in
+    # any such window, refilling as old hits age out (like a token bucket holding N).
+    # `rate_limits` off turns them all off. Login attempts count per account (whether it exists
+    # or not) and per client address. Behind a reverse proxy, the address comes from its
+    # X-Forwarded-For only if uvicorn trusts the proxy (FORWARDED_ALLOW_IPS; 127.0.0.1 and ::1
+    # by default); otherwise every client shares the proxy's budget.
+    rate_limits: bool = True
+    rate_limit_login_account: str = "10/minute"
+    rate_limit_login_address: str = "60/minute"
+    rate_limit_register_address: str = "20/hour"
+    rate_limit_code_address: str = "10/hour"
+    # Messages per user, MQTT and HTTP together. Generous on purpose: a client flushing its
+    # offline queue after a reconnect sends hundreds at once.
+    rate_limit_sends: str = "1200/minute"
+    # Where the counters live: "memory://" counts per process (each API process or replica has
+    # its own budget); "redis://host:6379" shares them (needs the `coredis` or `redis` package).
+    rate_limit_storage: str = "memory://"
 
     @property
     def embedded_broker(self) -> bool:
@@ -122,6 +141,16 @@ class Settings:
     def smtp(self) -> SmtpUrl | None:
         """The parsed `smtp_url`, or None when codes are only logged."""
         return parse_smtp_url(self.smtp_url) if self.smtp_url else None
+
+    def rate_limit(self, name: str) -> RateLimitItem | None:
+        """The parsed limit `rate_limit_<name>`, or None when it (or every limit) is off."""
+        key = f"rate_limit_{name}"
+        item = parse_rate_limit(getattr(self, key), name=f"{PREFIX}{key.upper()}")
+        return item if self.rate_limits else None
+
+    def rate_limit_storage_uri(self) -> str:
+        """`rate_limit_storage` as the `limits` library's asyncio storage URI."""
+        return parse_rate_limit_storage(self.rate_limit_storage)
 
     def check(self) -> None:
         """Refuse to run with unsafe or inconsistent settings."""
@@ -156,21 +185,65 @@ class Settings:
             raise ConfigError("MQIM_EMAIL_CODE_INTERVAL must be 0 or more seconds")
         if self.restore_window_days < 0:
             raise ConfigError("MQIM_RESTORE_WINDOW_DAYS must be 0 or more days")
+        for name in RATE_LIMIT_NAMES:  # checked even when all are off: garbage is refused early
+            _ = parse_rate_limit(getattr(self, f"rate_limit_{name}"),
+                                 name=f"{PREFIX}RATE_LIMIT_{name.upper()}")
+        _ = parse_rate_limit_storage(self.rate_limit_storage)
 
 
+# The `rate_limit_<name>` settings.
+RATE_LIMIT_NAMES = ("login_account", "login_address", "register_address", "code_address", "sends")
 _INT_FIELDS = {
     "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
     "max_body_chars", "bridge_batch_size", "email_code_interval", "restore_window_days",
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
-    "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from",
+    "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from", "rate_limit_storage",
+    *(f"rate_limit_{name}" for name in RATE_LIMIT_NAMES),
 }
-_BOOL_FIELDS = {"require_email_code"}
+_BOOL_FIELDS = {"require_email_code", "rate_limits"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # A bare address (no display name): what the mailer puts in From and the SMTP envelope.
 _MAIL_FROM_RE = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]+$")
+
+
+_RATE_LIMIT_OFF = {"", "off"}
+# Schemes users write; the asyncio storages of `limits` are the same with "async+" in front.
+# Not memcached: it lacks the moving windows that models/ratelimit.py uses for logins.
+_RATE_LIMIT_SCHEMES = {
+    "memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel", "valkey",
+    "valkeys", "valkey+unix", "valkey+cluster", "valkey+sentinel", "mongodb", "mongodb+srv",
+}
+
+
+def parse_rate_limit(value: str, *, name: str) -> RateLimitItem | None:
+    """One limit such as `10/minute` or `5 per 2 hours`; None for "off" or empty."""
+    text = value.strip()
+    if text.lower() in _RATE_LIMIT_OFF:
+        return None
+    try:
+        items = parse_many(text)
+    except ValueError:
+        items = []
+    if len(items) != 1:
+        raise ConfigError(f"{name} must be one limit such as 10/minute, or off; got {value!r}")
+    if items[0].amount < 1:
+        raise ConfigError(f"{name} must allow at least 1 (use off to disable it); got {value!r}")
+    return items[0]
+
+
+def parse_rate_limit_storage(value: str) -> str:
+    """`memory://`, `redis://host:6379`, ... as the matching `async+...` URI of `limits`."""
+    scheme, sep, rest = value.strip().partition("://")
+    scheme = scheme.lower().removeprefix("async+")
+    if not sep or scheme not in _RATE_LIMIT_SCHEMES:
+        raise ConfigError(
+            f"MQIM_RATE_LIMIT_STORAGE must be memory:// or redis://host:6379 (or another storage "
+            f"of the limits library); got {value!r}"
+        )
+    return f"async+{scheme}://{rest}"
 
 
 def parse_host_port(value: str, *, name: str) -> HostPort:

@@ -24,6 +24,7 @@ from broker.publisher import EventPublisher
 from broker.uplinks import UplinkSource
 from config import Settings
 from models.db import describe_database, open_database
+from models.ratelimit import RateLimits
 from mqim.directory import ModelDirectory
 from mqim.ports import ensure_free
 from mqim.processes import EmbeddedAccess, access_sync, bridge_sync
@@ -80,15 +81,18 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
             await sync_acl()
             ready.set()
 
+        # One budget per user for sends over MQTT and HTTP alike.
+        limits = RateLimits.from_settings(settings)
         bridge = asyncio.create_task(
-            run_bridge(settings, on_ready=bridge_ready, publisher=publisher, uplinks=uplinks),
+            run_bridge(settings, on_ready=bridge_ready, publisher=publisher, uplinks=uplinks,
+                       limits=limits),
             name="bridge")
         await stack.enter_async_context(_background("bridge", bridge))
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
             await ready.wait()
 
         app = create_app(settings, directory=directory, access=access, publisher=publisher,
-                         own_database=False)
+                         own_database=False, limits=limits)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http.host, port=settings.http.port, log_config=None,
             lifespan="on", access_log=False,

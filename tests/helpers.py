@@ -56,6 +56,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "data_dir": data_dir,
         "jwt_secret": secrets.token_urlsafe(48),
         "bcrypt_rounds": 4,
+        # Every test client comes from 127.0.0.1; tests/api/test_ratelimits.py turns them on.
+        "rate_limits": False,
     }
     values.update(overrides)
     return Settings(**values)

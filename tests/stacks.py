@@ -127,6 +127,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "require_email_code": settings.require_email_code,
         "email_code_interval": settings.email_code_interval,
         "restore_window_days": settings.restore_window_days,
+        "rate_limits": settings.rate_limits, "rate_limit_storage": settings.rate_limit_storage,
+        "rate_limit_login_account": settings.rate_limit_login_account,
+        "rate_limit_login_address": settings.rate_limit_login_address,
+        "rate_limit_register_address": settings.rate_limit_register_address,
+        "rate_limit_code_address": settings.rate_limit_code_address,
+        "rate_limit_sends": settings.rate_limit_sends,
     }
     env.update({f"MQIM_{k.upper()}": str(v) for k, v in values.items()})
     return env

@@ -35,6 +35,7 @@ async def send(request: Request) -> JSONResponse:
     caller = await authenticate(request)
     body = await parse_body(request, SendBody)
     state = state_of(request)
+    await state.limits.hit_send(caller.user_id)
     thread_id = request.path_params["thread_id"]
     draft = body.to_draft(
         caller.user_id, thread_id, body.client_msg_id or f"http-{secrets.token_hex(8)}"
