@@ -5,9 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.acl import filter_covers, touches_tree
 from broker.topics import TopicScheme
-from models.aclrule import list_rules
+from models.aclrule import AclRule, list_rules
 from models.thread import Member
+
+
+def _rule_line(rule: AclRule, user_id: str, prefix: str) -> dict[str, Any]:
+    """An extra rule as it applies to this user: with `%u` expanded, and saying what the
+    broker refuses of it (nothing in the mqim tree), so `%u/#` for a user `im` shows as void."""
+    topic = rule.topic.replace("%u", user_id)
+    access = rule.access.value
+    source = f"rule {rule.id}" + (" (everyone)" if rule.user_id is None else "")
+    if filter_covers(f"{prefix}/#", topic):
+        access, source = "none", f"{source}; void: inside the {prefix}/ tree"
+    elif touches_tree(topic, prefix):
+        source = f"{source}; except inside the {prefix}/ tree"
+    return {"topic": topic, "access": access, "source": source}
 
 
 async def effective_acl(user_id: str, scheme: TopicScheme) -> list[dict[str, Any]]:
@@ -22,9 +36,5 @@ async def effective_acl(user_id: str, scheme: TopicScheme) -> list[dict[str, Any
         {"topic": scheme.thread(str(tid)), "access": "read", "source": "member"}
         for tid in threads
     ]
-    lines += [
-        {"topic": r.topic.replace("%u", user_id), "access": r.access.value,
-         "source": f"rule {r.id}" + (" (everyone)" if r.user_id is None else "")}
-        for r in await list_rules(user_id)
-    ]
+    lines += [_rule_line(r, user_id, scheme.prefix) for r in await list_rules(user_id)]
     return lines

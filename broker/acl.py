@@ -10,7 +10,9 @@ over HTTP. It denies by default: anything not granted below is refused.
 | im/u/{u}       | service only    | u                          |
 | anything else  | service only    | service only               |
 
-plus the extra rules admins add (`ExtraRule`), which may only grant access outside the mqim tree.
+plus the extra rules admins add (`ExtraRule`), which may only grant access outside the mqim tree:
+no rule grants a topic or filter that could match `{prefix}` or anything under it, whatever
+`%u` expands to (a rule `%u/#` must not hand the user who registers the id `im` all of `im/#`).
 """
 
 from __future__ import annotations
@@ -38,13 +40,50 @@ class ExtraRule:
     access: str
     user_id: str | None = None
 
-    def grants(self, username: str, topic: str, access: Access) -> bool:
+    def grants(self, username: str, topic: str, access: Access, *, prefix: str) -> bool:
+        """Whether this rule lets `username` `access` `topic` (a topic or a filter), under the
+        mqim tree `prefix`."""
         if self.user_id is not None and self.user_id != username:
             return False
         wanted = "write" if access == Access.PUBLISH else "read"
         if wanted not in self.access:
             return False
+        # Judged on what is asked, after `%u` is expanded: checking the rule's text when it was
+        # added cannot know which ids will register. A rule that covers `topic` covers all it
+        # matches, so refusing every `topic` that touches the tree voids exactly the part of
+        # an expanded rule that falls inside it.
+        if touches_tree(topic, prefix):
+            return False
         return filter_covers(self.topic.replace("%u", username), topic)
+
+
+def filters_overlap(a: str, b: str) -> bool:
+    """True if some topic is matched by both `a` and `b` (each a topic or a filter).
+
+    `+` matches any one level, `#` any rest (also none: `a/#` matches `a`), and a wildcard in
+    the first level never matches a `$` topic.
+    """
+    la, lb = a.split("/"), b.split("/")
+    for i in range(max(len(la), len(lb))):
+        x = la[i] if i < len(la) else None
+        y = lb[i] if i < len(lb) else None
+        if i == 0 and x is not None and y is not None and "$" in (x[:1], y[:1]):
+            if x != y:
+                return False
+            continue
+        if x == "#" or y == "#":
+            return True
+        if x is None or y is None:
+            return False
+        if x != y and "+" not in (x, y):
+            return False
+    return True
+
+
+def touches_tree(topic: str, prefix: str) -> bool:
+    """True if the topic or filter could match a topic of the mqim tree: `prefix` itself or
+    anything under it (`#`, `+/#`, `+/t/x`, `{prefix}/x` all do)."""
+    return filters_overlap(topic, f"{prefix}/#")
 
 
 def filter_covers(rule: str, topic: str) -> bool:
@@ -115,7 +154,8 @@ async def check_topic_access(
         return True
     parsed = scheme.parse(topic)
     if parsed is None:
-        return any(r.grants(username, topic, access) for r in await directory.rules_for(username))
+        rules = await directory.rules_for(username)
+        return any(r.grants(username, topic, access, prefix=scheme.prefix) for r in rules)
     if access == Access.PUBLISH:
         return parsed.kind == TopicKind.UPLINK and parsed.ident == username
     if parsed.kind == TopicKind.USER:

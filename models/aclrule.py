@@ -53,10 +53,24 @@ def check_rule_topic(topic: str, prefix: str) -> None:
             "+" in level and level != "+"
         ):
             raise InvalidParameterError(f"topic {topic!r} is not a valid MQTT filter")
-    if levels[0] in (prefix, "+", "#"):
+    if _overlaps_tree(levels, prefix.split("/")):
         raise InvalidParameterError(
             f"rules may not cover the {prefix}/ tree; its access follows thread membership"
         )
+
+
+def _overlaps_tree(levels: list[str], prefix_levels: list[str]) -> bool:
+    """Whether the filter could match `prefix` or a topic under it (the prefix may have several
+    levels, so comparing the first level alone is not enough). `%u` is taken literally here: what
+    it expands to is checked by the broker on every access (`broker.acl.ExtraRule.grants`)."""
+    for i, wanted in enumerate(prefix_levels):
+        if i >= len(levels):
+            return False
+        if levels[i] == "#":
+            return True
+        if levels[i] not in ("+", wanted):
+            return False
+    return True
 
 
 async def add_rule(

@@ -48,7 +48,7 @@ from models.errors import (
     RequestExistsError,
     UserNotFoundError,
 )
-from models.user import User
+from models.user import TEXT_CONTROLS, User, check_id_ref, check_text
 
 REQUEST_MESSAGE_MAX = 200
 PK_MAX = 2**63 - 1  # ids beyond a BIGINT name nothing; never send them to the database
@@ -253,6 +253,7 @@ async def get_friend(user_id: str, friend_id: str) -> dict[str, Any]:
     (UserNotFoundError if no such live user)."""
     from models.friendgroup import groups_by_member  # (it imports this module)
 
+    check_id_ref(friend_id)
     row = await Friendship.filter(user_id=user_id, friend_id=friend_id).select_related(
         "friend").first()
     if row is None:
@@ -265,6 +266,7 @@ async def get_friend(user_id: str, friend_id: str) -> dict[str, Any]:
 
 async def remove_friend(user_id: str, friend_id: str) -> None:
     """End a friendship, both ways; NotFoundError if they are not friends."""
+    check_id_ref(friend_id)
     async with in_transaction() as conn:
         users = await lock_users(conn, user_id, friend_id)
         if not await do_unfriend(conn, user_id, friend_id):
@@ -288,15 +290,14 @@ class RequestOutcome:
 def check_request_message(message: str) -> str:
     if len(message) > REQUEST_MESSAGE_MAX:
         raise InvalidParameterError(f"message must be at most {REQUEST_MESSAGE_MAX} characters")
-    if "\0" in message:
-        raise InvalidParameterError("message must not contain NUL characters")
-    return message.strip()
+    return check_text(message, "message", TEXT_CONTROLS).strip()
 
 
 async def send_friend_request(from_id: str, to_id: str, message: str = "") -> RequestOutcome:
     """Ask `to_id` to be friends; see the module rules for what is refused and for the
     request back that accepts instead."""
     message = check_request_message(message)
+    check_id_ref(to_id)
     if to_id == from_id:
         raise InvalidParameterError("you cannot send a friend request to yourself")
     async with in_transaction() as conn:
@@ -445,6 +446,7 @@ class BlockOutcome:
 async def block_user(user_id: str, target_id: str) -> BlockOutcome:
     """Block a live user (idempotent: `created` is False if already blocked). Ends the
     friendship and rejects the pending requests between the two. Nobody is told."""
+    check_id_ref(target_id)
     if target_id == user_id:
         raise InvalidParameterError("you cannot block yourself")
     async with in_transaction() as conn:
@@ -464,6 +466,7 @@ async def block_user(user_id: str, target_id: str) -> BlockOutcome:
 
 async def unblock_user(user_id: str, target_id: str) -> None:
     """Lift a block (a friendship it ended stays ended); NotFoundError if there is none."""
+    check_id_ref(target_id)
     if not await Block.filter(user_id=user_id, blocked_id=target_id).delete():
         raise NotFoundError(f"you have not blocked {target_id}")
 

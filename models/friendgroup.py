@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from models.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from models.friend import PK_MAX, friend_ids_among, lock_users, user_summary
-from models.user import User
+from models.user import User, check_id_ref, check_text
 
 GROUP_NAME_MAX = 30
 
@@ -56,7 +56,7 @@ class FriendGroupMember(Model):
 
 
 def check_group_name(name: str) -> str:
-    name = name.strip()
+    name = check_text(name, "name").strip()
     if not name or len(name) > GROUP_NAME_MAX:
         raise InvalidParameterError(f"name must be 1 to {GROUP_NAME_MAX} characters")
     return name
@@ -151,7 +151,7 @@ async def get_group(owner_id: str, group_id: int) -> dict[str, Any]:
 async def add_group_members(owner_id: str, group_id: int, user_ids: Sequence[str]) -> list[str]:
     """Put friends into the owner's group. InvalidParameterError names those who are not
     friends; AlreadyExistsError those already in it. All or nothing."""
-    wanted = list(dict.fromkeys(user_ids))
+    wanted = [check_id_ref(u) for u in dict.fromkeys(user_ids)]
     if not wanted:
         raise InvalidParameterError("user_ids must name at least one friend")
     async with in_transaction() as conn:
@@ -176,6 +176,7 @@ async def add_group_members(owner_id: str, group_id: int, user_ids: Sequence[str
 
 async def remove_group_member(owner_id: str, group_id: int, user_id: str) -> None:
     """Take someone out of the owner's group (they stay friends)."""
+    check_id_ref(user_id)
     group = await _own_group(owner_id, group_id)
     if not await FriendGroupMember.filter(group_id=group.id, friend_id=user_id).delete():
         raise NotFoundError(f"{user_id} is not in friend group {group.name!r}")

@@ -4,7 +4,9 @@ sees it (friend or not, blocked or not, in which of the viewer's groups).
 Search matches a live user's name (case-insensitive substring), or exactly their email or id;
 the exact matches come first, then the name matches by name. A soft-deleted user is found only by
 exact id, and shows as "Deleted user" (`models.friend.user_summary`). The
-searcher is never in their own results. This module reads only; it changes nothing.
+searcher is never in their own results. `%`, `_` and `\\` in the query match themselves: the
+ORM's `icontains` escapes them (with `ESCAPE '\\'`, on SQLite and PostgreSQL alike). This module
+reads only; it changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tortoise.functions import Lower
 from models.errors import InvalidParameterError, UserNotFoundError
 from models.friend import friend_ids_among, has_blocked, user_summary
 from models.friendgroup import groups_by_member
-from models.user import User
+from models.user import User, check_id_ref, has_bad_chars
 
 QUERY_MAX = 100
 PAGE_SIZE_DEFAULT = 20
@@ -26,6 +28,10 @@ PAGE_MAX = 10_000  # keeps OFFSET far below any database limit
 
 
 def check_search(query: str, page: int, page_size: int) -> str:
+    # A NUL ends the pattern early for SQLite's LIKE, so `q=%00` matched every user; no name,
+    # email or id holds a control character anyway.
+    if has_bad_chars(query):
+        raise InvalidParameterError("q must not contain control characters")
     query = query.strip()
     if not query:
         raise InvalidParameterError("q (a name, email or user id to search for) is required")
@@ -65,7 +71,7 @@ async def get_profile(viewer_id: str, user_id: str) -> dict[str, Any]:
     """A user (soft-deleted ones too, as "Deleted user") as the viewer sees them: the summary,
     `is_friend`, `blocked` (the viewer blocked them) and `friend_groups` (the viewer's
     groups they are in). UserNotFoundError if there never was such a user."""
-    user = await User.get_or_none(id=user_id)
+    user = await User.get_or_none(id=check_id_ref(user_id))
     if user is None:
         raise UserNotFoundError(f"user {user_id} not found")
     is_friend = bool(await friend_ids_among(viewer_id, [user_id]))

@@ -34,7 +34,15 @@ from models.errors import (
 from models.ids import SessionId, new_session_id
 from models.presence import Presence
 from models.tokens import hash_refresh_secret, new_refresh_secret, refresh_matches
-from models.user import PUBLIC_FIELDS, AccountRules, User, check_profile_update, get_user
+from models.user import (
+    PUBLIC_FIELDS,
+    AccountRules,
+    User,
+    check_id_ref,
+    check_profile_update,
+    get_user,
+    has_bad_chars,
+)
 from models.verification import VerificationCode
 
 logger = logging.getLogger(__name__)
@@ -134,10 +142,12 @@ async def start_session(user: User, platform: str | int, refresh_ttl: int) -> St
 async def rotate_refresh_token(token: str, refresh_ttl: int) -> tuple[LoginSession, str]:
     """Swap a refresh token for a new one. Reuse of a rotated token ends the session."""
     session_id, _, secret = token.partition(".")
+    # A NUL in the id would reach the database as a query error, not as "no such token".
+    well_formed = bool(session_id and secret) and not has_bad_chars(session_id)
     async with in_transaction():
         session = (
             await LoginSession.select_for_update().get_or_none(id=session_id)
-            if session_id and secret
+            if well_formed
             else None
         )
         if session is None or session.ended_at is not None:
@@ -169,7 +179,7 @@ async def end_session(session_id: str, reason: str = EndReason.LOGOUT) -> None:
 async def set_banned(user_id: str, banned: bool) -> list[LoginSession]:
     """Ban (ending every live session, which are returned) or unban a user."""
     async with in_transaction():
-        user = await User.get_or_none(id=user_id)
+        user = await User.get_or_none(id=check_id_ref(user_id))
         if user is None:
             raise UserNotFoundError(f"user {user_id} not found")
         user.banned_at = utcnow() if banned else None
@@ -193,6 +203,7 @@ async def live_sessions(user_id: str) -> list[LoginSession]:
 async def end_own_session(user_id: str, session_id: str, reason: str) -> LoginSession:
     """End one live session of `user_id`; NotFoundError (1005) for anyone else's, or one that
     has already ended (so nobody learns which session ids exist)."""
+    check_id_ref(session_id, "session_id")
     async with in_transaction():
         session = await LoginSession.select_for_update().get_or_none(
             id=session_id, user_id=user_id, ended_at=None

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,10 +48,13 @@ AVATAR_URL_MAX = 1024
 BIO_MAX = 500
 EXTRA_MAX_BYTES = 4096
 DELETED_NAME = "Deleted user"
-_PHONE_RE = re.compile(r"^\+?[0-9]{6,20}$")
-# A hash of a random password: comparing against it when the user is unknown keeps the response
-# time of "no such user" equal to "wrong password".
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=4))
+_PHONE_RE = re.compile(r"\+?[0-9]{6,20}")
+# Multi-line free text (bio, a friend request's message) may keep these control characters.
+TEXT_CONTROLS = "\t\n\r"
+# Half of a UTF-16 pair on its own: JSON can carry one (`"\ud800"`), UTF-8 cannot.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Hashes of a random password, one per bcrypt cost, made on first use (`_dummy_hash`).
+_DUMMY_HASHES: dict[int, str] = {}
 
 
 class User(Model):
@@ -128,25 +133,58 @@ class AccountRules:
 
 
 def check_password_policy(password: str) -> None:
-    size = len(password.encode())
+    size = len(password.encode("utf-8", "surrogatepass"))
     if size < PASSWORD_MIN or size > PASSWORD_MAX:
         raise InvalidParameterError(
             f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} bytes long"
         )
+    if _LONE_SURROGATE.search(password):
+        raise InvalidParameterError("password must be valid Unicode text")
     if password.isdigit() or password.isalpha():
         raise InvalidParameterError("password must mix letters with digits or symbols")
 
 
+def has_bad_chars(value: str, allowed: str = "") -> bool:
+    """True if `value` holds a control character (Unicode category Cc: NUL, newline, escape,
+    DEL, ...) other than those in `allowed`, or a lone surrogate. Such characters make names
+    and ids that look like others, break the logs and lines they are printed in, and some no
+    database can store (NUL in PostgreSQL text; a lone surrogate is not UTF-8 at all)."""
+    return bool(_LONE_SURROGATE.search(value)) or any(
+        unicodedata.category(c) == "Cc" and c not in allowed for c in value)
+
+
+def check_text(value: str, field: str, allowed: str = "") -> str:
+    """`value`, or InvalidParameterError (1001) when it has characters `has_bad_chars` refuses."""
+    if has_bad_chars(value, allowed):
+        raise InvalidParameterError(
+            f"{field} must not contain control characters"
+            + (" other than tab and line breaks" if allowed else "")
+        )
+    return value
+
+
+def check_id_ref(value: str, field: str = "user_id") -> str:
+    """An id the client names (to look up, not to create): no id holds a control character,
+    and refusing them here keeps a NUL from ever reaching the database."""
+    return check_text(value, field)
+
+
 def check_name(name: str) -> str:
-    name = name.strip()
+    name = check_text(name, "name").strip()
     if not name or len(name) > NAME_MAX:
         raise InvalidParameterError(f"name must be 1 to {NAME_MAX} characters")
     return name
 
 
+def _normalise_email(email: str) -> str:
+    # The address pattern refuses whitespace but not other control characters such as NUL.
+    return normalise_email(check_text(email, "email"))
+
+
 def _normalise_phone(phone: str) -> str:
-    phone = re.sub(r"[\s()-]", "", phone)
-    if not _PHONE_RE.match(phone):
+    phone = re.sub(r"[\s()-]", "", check_text(phone, "phone"))
+    # fullmatch: `$` would also accept a trailing newline.
+    if not _PHONE_RE.fullmatch(phone):
         raise InvalidParameterError(f"phone {phone!r} is not valid")
     return phone
 
@@ -157,7 +195,23 @@ async def hash_password(password: str, rounds: int) -> str:
 
 
 async def verify_password(password: str, hashed: str) -> bool:
-    return await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed.encode())
+    # A lone surrogate cannot be encoded strictly; no stored password has one, so the bytes it
+    # gives here match nothing. Over 72 bytes bcrypt raises; no stored password is that long
+    # (check_password_policy), so such a password is refused, after the same work as any.
+    raw = password.encode("utf-8", "surrogatepass")
+    matched = await asyncio.to_thread(bcrypt.checkpw, raw[:PASSWORD_MAX], hashed.encode())
+    return matched and len(raw) <= PASSWORD_MAX
+
+
+async def _dummy_hash(rounds: int) -> str:
+    """A hash of a random password at this bcrypt cost, made once on first use. Checking a
+    password against it makes "no such user" cost what "wrong password" costs, so login
+    timing does not tell which ids exist."""
+    hashed = _DUMMY_HASHES.get(rounds)
+    if hashed is None:
+        hashed = _DUMMY_HASHES.setdefault(
+            rounds, await hash_password(secrets.token_urlsafe(24), rounds))
+    return hashed
 
 
 @dataclass(frozen=True)
@@ -200,13 +254,13 @@ async def register_user(
     """
     rules = rules or AccountRules()
     name = check_name(name)
-    if user_id is not None and not is_valid_id(user_id):
+    if user_id is not None and (has_bad_chars(user_id) or not is_valid_id(user_id)):
         raise InvalidParameterError(
             "user_id must be 1-64 letters, digits, '_', '-' or '.', start with a letter or "
             "digit, not start with 'mqim-', and not be a reserved word "
             f"({', '.join(sorted(RESERVED_IDS))})"
         )
-    email = normalise_email(email) if email else None
+    email = _normalise_email(email) if email else None
     phone = _normalise_phone(phone) if phone else None
     check_password_policy(password)
     taken = await _holders(id=user_id, email=email, phone=phone)
@@ -285,11 +339,14 @@ async def _restore(
 async def find_login(login: str) -> User | None:
     """The user, live or deleted (not purged), whose id, email or phone is `login`."""
     login = login.strip()
+    if not login or has_bad_chars(login):
+        return None  # nobody's id, email or phone; a NUL must not reach the database
     if "@" in login and await User.filter(email=login.lower()).exists():
         return await User.get(email=login.lower())
     user = await User.get_or_none(id=login)
-    if user is None and _PHONE_RE.match(re.sub(r"[\s()-]", "", login)):
-        user = await User.get_or_none(phone=re.sub(r"[\s()-]", "", login))
+    phone = re.sub(r"[\s()-]", "", login)
+    if user is None and _PHONE_RE.fullmatch(phone):
+        user = await User.get_or_none(phone=phone)
     return user
 
 
@@ -305,7 +362,10 @@ async def authenticate_user(
     """
     rules = rules or AccountRules()
     user = await find_login(login)
-    ok = await verify_password(password, user.password_hash if user else _DUMMY_HASH.decode())
+    # Every login that reaches here pays for one bcrypt check at the configured cost, known
+    # user or not (and banned or deleted ones are only told so after it).
+    hashed = user.password_hash if user else await _dummy_hash(rules.bcrypt_rounds)
+    ok = await verify_password(password, hashed)
     if user is None or not ok:
         raise LoginFailedError("wrong login or password")
     if user.banned_at is not None:
@@ -321,7 +381,7 @@ async def authenticate_user(
 def _check_avatar_url(url: str) -> str:
     parts = urlsplit(url)
     if (len(url) > AVATAR_URL_MAX or parts.scheme not in ("http", "https") or not parts.netloc
-            or any(c.isspace() for c in url)):
+            or any(c.isspace() for c in url) or has_bad_chars(url)):
         raise InvalidParameterError(
             f"avatar_url must be an http(s) URL of at most {AVATAR_URL_MAX} characters"
         )
@@ -333,10 +393,25 @@ def _check_extra(extra: Any) -> Any:
         return None
     if not isinstance(extra, dict):
         raise InvalidParameterError("extra must be a JSON object")
+    if _has_unstorable(extra):
+        raise InvalidParameterError("extra must not contain NUL characters or lone surrogates")
     size = len(json.dumps(extra, separators=(",", ":"), ensure_ascii=False).encode())
     if size > EXTRA_MAX_BYTES:
         raise InvalidParameterError(f"extra must be at most {EXTRA_MAX_BYTES} bytes of JSON")
     return extra
+
+
+def _has_unstorable(value: Any) -> bool:
+    """Whether a JSON value holds, in any key or string, what PostgreSQL's jsonb cannot store
+    (`\\u0000`) or what is not UTF-8 (a lone surrogate). Other control characters are the
+    client's own data here."""
+    if isinstance(value, str):
+        return "\0" in value or bool(_LONE_SURROGATE.search(value))
+    if isinstance(value, dict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable(v) for v in value)
+    return False
 
 
 PUBLIC_FIELDS = frozenset({"name", "avatar_url", "bio", "extra"})
@@ -369,6 +444,8 @@ async def check_profile_update(
         bio = changes["bio"]
         if bio is not None and len(bio) > BIO_MAX:
             raise InvalidParameterError(f"bio must be at most {BIO_MAX} characters")
+        if bio is not None:
+            check_text(bio, "bio", TEXT_CONTROLS)
         updates["bio"] = bio
     if "extra" in changes:
         updates["extra"] = _check_extra(changes["extra"])
@@ -379,7 +456,7 @@ async def check_profile_update(
         check_password_policy(new_password)
     new_email = user.email
     if "email" in changes:
-        new_email = normalise_email(changes["email"]) if changes["email"] else None
+        new_email = _normalise_email(changes["email"]) if changes["email"] else None
     email_changes = new_email != user.email
     if email_changes and new_email is not None and await User.filter(email=new_email).exists():
         raise UserExistsError("a user with this email already exists")
@@ -408,7 +485,7 @@ async def check_profile_update(
 async def check_code_request(email: str, purpose: str) -> str:
     """Who may be sent a code: the normalised email, or UserExistsError when it is pointless
     (registering an address a live account holds; moving to an address anyone holds)."""
-    email = normalise_email(email)
+    email = _normalise_email(email)
     holder = await User.get_or_none(email=email)
     if holder is not None and (purpose == "change_email" or (
             purpose == "register" and not holder.is_deleted)):
@@ -417,7 +494,7 @@ async def check_code_request(email: str, purpose: str) -> str:
 
 
 async def get_user(user_id: str) -> User:
-    user = await User.get_or_none(id=user_id, deleted_at=None)
+    user = await User.get_or_none(id=check_id_ref(user_id), deleted_at=None)
     if user is None:
         raise UserNotFoundError(f"user {user_id} not found")
     return user
@@ -432,7 +509,7 @@ async def set_admin(user_id: str, is_admin: bool) -> User:
 
 async def check_users_exist(user_ids: list[str]) -> list[UserId]:
     """Deduplicated ids, all of live users; UserNotFoundError names the first missing one."""
-    wanted = list(dict.fromkeys(user_ids))
+    wanted = [check_id_ref(u) for u in dict.fromkeys(user_ids)]
     found = set(cast(list[str], await User.filter(id__in=wanted, deleted_at=None).values_list(
         "id", flat=True)))
     for uid in wanted:

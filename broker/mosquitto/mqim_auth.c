@@ -617,8 +617,31 @@ static bool filter_covers(const char *rule, const char *topic, const char *user)
 	}
 }
 
+/* As broker/acl.py touches_tree: could the topic or filter match {prefix} itself or a topic
+ * under it? ("#", "+/#", "+/t/x" and "{prefix}/x" all could.) */
+static bool touches_tree(const struct plugin *p, const char *topic)
+{
+	const char *w = p->prefix, *s = topic;
+
+	for(;;){
+		size_t wn = strcspn(w, "/"), sn = strcspn(s, "/");
+
+		if(sn == 1 && s[0] == '#') return true;
+		if(!(sn == 1 && s[0] == '+') && (sn != wn || memcmp(s, w, wn))) return false;
+		if(!w[wn]) return true;  /* every level of the prefix matched: the prefix or under it */
+		if(!s[sn]) return false; /* the topic ends above the prefix */
+		w += wn + 1;
+		s += sn + 1;
+	}
+}
+
 static bool rules_allow(const struct plugin *p, const char *user, const char *topic, int need)
 {
+	/* As broker/acl.py ExtraRule.grants: judged on what is asked, after "%u" is expanded, since
+	 * which ids register is unknown when a rule is set (`%u/#` must not give a user "im" all of
+	 * im/#). A rule covering the topic covers all it matches, so this voids exactly the part of
+	 * an expanded rule inside the tree. */
+	if(touches_tree(p, topic)) return false;
 	for(size_t i = 0; i < p->n_rules; i++){
 		const struct rule *r = &p->rules[i];
 		if(!(r->access & need)) continue;
@@ -632,7 +655,7 @@ static bool rules_allow(const struct plugin *p, const char *user, const char *to
 static const char *check_rule_topic(const struct plugin *p, const char *topic)
 {
 	const char *level = topic;
-	size_t len = strnlen(topic, MAX_RULE_TOPIC_LEN + 1), first_len;
+	size_t len = strnlen(topic, MAX_RULE_TOPIC_LEN + 1);
 
 	if(len == 0 || len > MAX_RULE_TOPIC_LEN || topic[0] == '$'){
 		return "topic must be a non-empty MQTT filter of at most 1024 bytes, not a $ topic";
@@ -647,11 +670,8 @@ static const char *check_rule_topic(const struct plugin *p, const char *topic)
 		if(last) break;
 		level += n + 1;
 	}
-	first_len = strcspn(topic, "/");
-	if((first_len == p->prefix_len && !memcmp(topic, p->prefix, first_len))
-			|| (first_len == 1 && (topic[0] == '+' || topic[0] == '#'))){
-		return "rules may not cover the mqim topic tree";
-	}
+	/* "%u" is taken literally here; what it expands to is checked on each access. */
+	if(touches_tree(p, topic)) return "rules may not cover the mqim topic tree";
 	return NULL;
 }
 

@@ -7,7 +7,9 @@ plugins), EMQX 5 and VerneMQ webhooks.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from models.tokens import decode_access_token, issue_access_token
 from mqim.serve import running_server
 from tests.api.test_accounts import assert_error
 from tests.helpers import Account, create_group, make_settings, register, unique_id
+from tests.stacks import settings_env
 
 SECRET = "hook-" + secrets.token_urlsafe(24)
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -509,3 +512,77 @@ async def test_membership_changes_are_reflected_at_once(hooks: Hooks) -> None:
 async def test_unknown_thread_is_denied(hooks: Hooks) -> None:
     alice = await register(hooks.http)
     assert not await hooks.member_may_read(alice, unique_id("t"))
+
+
+# --- extra rules -------------------------------------------------------------------------------
+
+
+async def make_admin(hooks: Hooks) -> Account:
+    admin = await register(hooks.http)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mqim", "admin", "grant", admin.user_id,
+        env=settings_env(hooks.settings), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0, out.decode()
+    return admin
+
+
+async def test_rules_expanded_into_the_mqim_tree_grant_nothing_there(hooks: Hooks) -> None:
+    # `%u/#` gives each user a namespace of their own; the user who registers the topic prefix
+    # as an id must not get the whole tree through it, from any broker's hook.
+    p = hooks.prefix
+    admin = await make_admin(hooks)
+    intruder, bob = await register(hooks.http, user_id=p), await register(hooks.http)
+    thread_id = await create_group(hooks.http, bob)
+    rule = await hooks.http.post("/api/admin/acl/rules", headers=admin.auth,
+                                 json={"topic": "%u/#", "access": "readwrite"})
+    assert rule.status_code == 201, rule.text
+    me = intruder.user_id
+
+    async def vmq_subscribe(user: str, topic: str) -> int:
+        response = await hooks.vmq("auth_on_subscribe", {
+            "username": user, "client_id": user, "mountpoint": "",
+            "topics": [{"topic": topic, "qos": 1}]})
+        qos: int = response.json()["topics"][0]["qos"]
+        return qos
+
+    async def vmq_publish(user: str, topic: str) -> bool:
+        response = await hooks.vmq("auth_on_publish", {
+            "username": user, "client_id": user, "mountpoint": "", "qos": 1, "topic": topic,
+            "payload": "eA==", "retain": False})
+        return bool(response.json() == {"result": "ok"})
+
+    try:
+        for topic in (f"{p}/#", f"{p}/+", f"{p}/t/+", f"{p}/t/{thread_id}", f"{p}/x/y",
+                      f"{p}/u/{bob.user_id}", p, "#", "+/#", "+/t/x"):
+            for acc in (1, 3, 4):
+                assert not await hooks.go_allowed(GO_ACL, {
+                    "username": me, "topic": topic, "clientid": me, "acc": acc}), (topic, acc)
+            assert await hooks.authz(me, topic, "subscribe") == "deny", topic
+            assert await vmq_subscribe(me, topic) == 128, topic
+        for topic in (f"{p}/x/y", f"{p}/up/{bob.user_id}", f"{p}/t/{thread_id}", p):
+            assert not await hooks.go_allowed(GO_ACL, {
+                "username": me, "topic": topic, "clientid": me, "acc": 2}), topic
+            assert await hooks.authz(me, topic, "publish") == "deny", topic
+            assert not await vmq_publish(me, topic), topic
+        # Outside the tree the rule still grants, and the fixed rules are unchanged.
+        b = bob.user_id
+        assert await hooks.go_allowed(GO_ACL, {"username": b, "topic": f"{b}/#",
+                                               "clientid": b, "acc": 4})
+        assert await hooks.authz(b, f"{b}/x", "publish") == "allow"
+        assert await vmq_subscribe(b, f"{b}/+") == 1
+        assert await hooks.authz(me, f"{p}/u/{me}", "subscribe") == "allow"
+        # The admin's view of the intruder's ACL says the rule is void for them.
+        acl = await hooks.http.get(f"/api/admin/users/{me}/acl", headers=admin.auth)
+        assert acl.status_code == 200, acl.text
+        lines = {line["topic"]: line["access"] for line in acl.json()["data"]}
+        assert lines[f"{p}/#"] == "none"
+        acl = await hooks.http.get(f"/api/admin/users/{b}/acl", headers=admin.auth)
+        assert {line["topic"]: line["access"] for line in acl.json()["data"]}[f"{b}/#"] == (
+            "readwrite")
+    finally:
+        rule_id = rule.json()["data"]["id"]
+        deleted = await hooks.http.delete(f"/api/admin/acl/rules/{rule_id}", headers=admin.auth)
+        assert deleted.is_success, deleted.text

@@ -567,6 +567,50 @@ async def test_rules_may_not_cover_the_mqim_tree(control: MosquittoControl) -> N
         assert info.value.errors[0]["command"] == "setRules"
 
 
+async def test_rules_expanded_into_the_mqim_tree_grant_nothing_there(
+    mosquitto: MosquittoBroker, control: MosquittoControl
+) -> None:
+    # `%u/#` gives each user a namespace of their own; a user whose id is the topic prefix must
+    # not get the whole tree through it.
+    prefix, bob, thread = mosquitto.prefix, unique_id(), unique_id("t")
+    await control.set_members(thread, [bob])
+    await control.set_rules([{"users": ["*"], "topic": "%u/#", "access": "readwrite"},
+                             {"users": ["*"], "topic": "%u/+/x", "access": "read"},
+                             {"users": ["*"], "topic": "%u", "access": "read"}])
+    try:
+        async with (
+            mosquitto.user_client(prefix) as intruder,
+            mosquitto.user_client(bob) as b,
+            mosquitto.service_client() as service,
+        ):
+            for topic in (f"{prefix}/#", f"{prefix}/+", f"{prefix}/t/+", f"{prefix}/+/x",
+                          f"{prefix}/t/{thread}", f"{prefix}/u/{bob}", prefix, "#", "+/#",
+                          "+/t/x"):
+                assert await subscribe(intruder, topic) == SUBACK_FAILURE, topic
+            assert await subscribe(intruder, f"{prefix}/u/{prefix}") == 1  # its own, as always
+            # The rules still work outside the tree.
+            assert await subscribe(b, f"{bob}/#") == 1
+            assert await subscribe(b, "+/#") == SUBACK_FAILURE
+            await service.publish(f"{prefix}/t/{thread}", "secret", qos=1)
+            await service.publish(f"{prefix}/u/{prefix}", "barrier", qos=1)
+            assert (await next_message(intruder)).payload == b"barrier"
+        for topic in (f"{prefix}/up/{bob}", f"{prefix}/t/{thread}", f"{prefix}/x/y", prefix):
+            assert await puback_v5(mosquitto, prefix, topic) == NOT_AUTHORIZED, topic
+        assert await puback_v5(mosquitto, bob, f"{bob}/x") < 0x80
+    finally:
+        await control.set_rules([])
+
+
+async def test_rules_touching_the_tree_are_refused_whatever_their_shape(
+    control: MosquittoControl
+) -> None:
+    for topic in ("im", "im/x", "+", "+/#", "+/+/+"):
+        with pytest.raises(ControlError):
+            await control.set_rules([{"users": ["*"], "topic": topic, "access": "read"}])
+    await control.set_rules([{"users": ["*"], "topic": "imx/%u/#", "access": "read"}])
+    await control.set_rules([])
+
+
 # The control topic ------------------------------------------------------------------------
 
 

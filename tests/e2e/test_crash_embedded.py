@@ -1,0 +1,128 @@
+"""kill -9 of `mqim serve` in the embedded mode, mid-burst: after a restart on the same data dir,
+every message the bridge acknowledged is stored exactly once, and each thread's seqs are gapless.
+Clients then resend what was never acknowledged, with the same client_msg_id, as the contract
+tells them to: those are stored once too (a send that committed just before the kill is answered
+as a duplicate, never stored twice)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+import aiomqtt
+import httpx
+
+from tests.helpers import (
+    Account,
+    create_group,
+    make_settings,
+    mqtt_session,
+    register,
+    send_command,
+)
+from tests.stacks import serve_process, start_mqim, stop_mqim
+from tests.stacks import _wait_healthy as wait_healthy
+
+SENDERS, PER_SENDER = 4, 1500
+KILL_AFTER_ACKS = 300
+
+
+async def _send_and_collect(settings_client: aiomqtt.Client, prefix: str, sender: Account,
+                            thread_id: str, indices: list[int], acked: set[str],
+                            stop_after: float | None = None) -> None:
+    """Publish sends for `indices`; record every ack until all are acked or the link drops."""
+    client = settings_client
+    await client.subscribe(f"{prefix}/u/{sender.user_id}", qos=1)
+    for i in indices:
+        await client.publish(f"{prefix}/up/{sender.user_id}",
+                             send_command(thread_id, f"{sender.user_id}-{i}", f"m{i}"), qos=1)
+    async with asyncio.timeout(stop_after or 60):
+        async for message in client.messages:
+            event = json.loads(message.payload)
+            assert event["type"] == "ack", event
+            acked.add(event["req"])
+            if all(f"{sender.user_id}-{i}" in acked for i in indices):
+                return
+
+
+async def test_kill_9_mid_burst_loses_no_acked_message(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    log = tmp_path / "mqim.log"
+    prefix = settings.topic_prefix
+    acked_before: set[str] = set()
+    killed = asyncio.Event()
+    senders: list[Account] = []
+    threads: list[str] = []
+
+    async def burst(index: int) -> None:
+        sender = senders[index]
+        try:
+            async with mqtt_session(settings, sender, max_inflight_messages=100) as client:
+                await _send_and_collect(client, prefix, sender, threads[index % 2],
+                                        list(range(PER_SENDER)), acked_before)
+        except (aiomqtt.MqttError, TimeoutError):
+            assert killed.is_set()  # only the kill may cut a sender short
+
+    async def kill_mid_burst() -> None:
+        async with asyncio.timeout(60):
+            while len(acked_before) < KILL_AFTER_ACKS:
+                await asyncio.sleep(0.005)  # polling the shared set, not synchronising
+        killed.set()
+        first.process.send_signal(signal.SIGKILL)
+        await first.process.wait()
+
+    # serve_process's own exit (SIGTERM) finds the process already dead: fine.
+    async with serve_process(settings, log) as first, \
+            httpx.AsyncClient(base_url=f"http://{settings.http}", timeout=30) as http:
+        senders += [await register(http) for _ in range(SENDERS)]
+        threads += [await create_group(http, senders[0], *senders[1:]) for _ in range(2)]
+        await asyncio.gather(kill_mid_burst(), *(burst(i) for i in range(SENDERS)))
+    assert killed.is_set()
+    assert 0 < len(acked_before) < SENDERS * PER_SENDER  # the kill did land mid-burst
+
+    second = await start_mqim(settings, log, "serve")
+    try:
+        await wait_healthy(second)
+        async with httpx.AsyncClient(base_url=f"http://{settings.http}", timeout=30) as http:
+            stored = await _stored_bodies(http, senders[0], threads)
+            # Every acked message is there, exactly once.
+            for req in acked_before:
+                sender_id, _, i = req.rpartition("-")
+                thread_id = threads[[s.user_id for s in senders].index(sender_id) % 2]
+                assert stored[thread_id].count(f"{sender_id}:m{i}") == 1, req
+            # Clients resend what got no ack; nothing is stored twice.
+            acked_after: set[str] = set()
+            for index, sender in enumerate(senders):
+                missing = [i for i in range(PER_SENDER)
+                           if f"{sender.user_id}-{i}" not in acked_before]
+                if missing:
+                    async with mqtt_session(settings, sender, max_inflight_messages=100) as c:
+                        await _send_and_collect(c, prefix, sender, threads[index % 2], missing,
+                                                acked_after)
+            stored = await _stored_bodies(http, senders[0], threads)
+        for index, sender in enumerate(senders):
+            mine = [b for b in stored[threads[index % 2]] if b.startswith(f"{sender.user_id}:")]
+            assert sorted(mine) == sorted(f"{sender.user_id}:m{i}" for i in range(PER_SENDER))
+    finally:
+        await stop_mqim(second)
+
+
+async def _stored_bodies(http: httpx.AsyncClient, reader: Account, threads: list[str],
+                         ) -> dict[str, list[str]]:
+    """Each thread's messages as `sender:body`, after checking its seqs are 1..n, gapless."""
+    stored: dict[str, list[str]] = {}
+    for thread_id in threads:
+        entries: list[dict[str, object]] = []
+        while True:
+            page = await http.get(f"/api/threads/{thread_id}/messages", headers=reader.auth,
+                                  params={"after_seq": len(entries), "limit": 200})
+            chunk = page.json()["data"]
+            if not chunk:
+                break
+            entries += chunk
+        assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+        stored[thread_id] = [f"{e['sender_id']}:{e['body']}" for e in entries
+                             if e["type"] == "message"]
+    return stored
