@@ -26,7 +26,7 @@ from models.friend import check_not_blocked
 from models.ids import new_thread_id
 from models.message import Message, append_event
 from models.thread import Member, Role, Thread, ThreadKind, get_membership, get_thread
-from models.user import check_users_exist
+from models.user import check_text, check_users_exist
 
 GROUP_NAME_MAX = 100
 GROUP_SIZE_MAX = 5000
@@ -52,6 +52,8 @@ async def create_thread(
     others = [u for u in dict.fromkeys(user_ids) if u != creator_id]
     if name is not None and (not name.strip() or len(name) > GROUP_NAME_MAX):
         raise InvalidParameterError(f"name must be 1 to {GROUP_NAME_MAX} characters")
+    if name is not None:
+        check_text(name, "name")
     if kind == ThreadKind.DIRECT:
         if len(others) != 1:
             raise InvalidParameterError("a direct thread needs exactly one other user")

@@ -46,7 +46,7 @@ class VerificationCode(Model):
 def normalise_email(email: str) -> str:
     """Lower-cased and checked; InvalidParameterError (1001) for anything not an address."""
     email = email.strip().lower()
-    if len(email) > 254 or not _EMAIL_RE.match(email):
+    if len(email) > 254 or not _EMAIL_RE.fullmatch(email):
         raise InvalidParameterError(f"email {email!r} is not valid")
     return email
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
@@ -22,8 +23,8 @@ from tests.helpers import (
     register,
     send_command,
 )
-from tests.stacks import serve_process, start_mqim, stop_mqim
 from tests.stacks import _wait_healthy as wait_healthy
+from tests.stacks import serve_process, start_mqim, stop_mqim
 
 SENDERS, PER_SENDER = 4, 1500
 KILL_AFTER_ACKS = 300
@@ -31,18 +32,19 @@ KILL_AFTER_ACKS = 300
 
 async def _send_and_collect(settings_client: aiomqtt.Client, prefix: str, sender: Account,
                             thread_id: str, indices: list[int], acked: set[str],
-                            stop_after: float | None = None) -> None:
+                            on_ack: Callable[[], None] = lambda: None) -> None:
     """Publish sends for `indices`; record every ack until all are acked or the link drops."""
     client = settings_client
     await client.subscribe(f"{prefix}/u/{sender.user_id}", qos=1)
     for i in indices:
         await client.publish(f"{prefix}/up/{sender.user_id}",
                              send_command(thread_id, f"{sender.user_id}-{i}", f"m{i}"), qos=1)
-    async with asyncio.timeout(stop_after or 60):
+    async with asyncio.timeout(60):
         async for message in client.messages:
             event = json.loads(message.payload)
             assert event["type"] == "ack", event
             acked.add(event["req"])
+            on_ack()
             if all(f"{sender.user_id}-{i}" in acked for i in indices):
                 return
 
@@ -52,23 +54,26 @@ async def test_kill_9_mid_burst_loses_no_acked_message(tmp_path: Path) -> None:
     log = tmp_path / "mqim.log"
     prefix = settings.topic_prefix
     acked_before: set[str] = set()
-    killed = asyncio.Event()
+    killed, enough = asyncio.Event(), asyncio.Event()
     senders: list[Account] = []
     threads: list[str] = []
+
+    def count_ack() -> None:
+        if len(acked_before) >= KILL_AFTER_ACKS:
+            enough.set()
 
     async def burst(index: int) -> None:
         sender = senders[index]
         try:
             async with mqtt_session(settings, sender, max_inflight_messages=100) as client:
                 await _send_and_collect(client, prefix, sender, threads[index % 2],
-                                        list(range(PER_SENDER)), acked_before)
+                                        list(range(PER_SENDER)), acked_before, count_ack)
         except (aiomqtt.MqttError, TimeoutError):
             assert killed.is_set()  # only the kill may cut a sender short
 
     async def kill_mid_burst() -> None:
         async with asyncio.timeout(60):
-            while len(acked_before) < KILL_AFTER_ACKS:
-                await asyncio.sleep(0.005)  # polling the shared set, not synchronising
+            await enough.wait()
         killed.set()
         first.process.send_signal(signal.SIGKILL)
         await first.process.wait()

@@ -267,3 +267,14 @@ async def test_login_of_an_unknown_account_takes_as_long_as_a_wrong_password(
             series["banned"].append(await seconds(banned.user_id))
         median = {kind: statistics.median(times) for kind, times in series.items()}
         assert all(value >= median["known"] / 2 for value in median.values()), median
+
+
+async def test_thread_names_refuse_control_characters(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    for name in ("a\0b", "line\nbreak", "bell\x07"):
+        created = await http.post("/api/threads", headers=owner.auth,
+                                  json={"type": "group", "name": name})
+        assert created.status_code == 400, created.text
+        assert created.json()["code"] == 1001
+    threads = await http.get("/api/threads", headers=owner.auth)
+    assert threads.json()["data"] == []
