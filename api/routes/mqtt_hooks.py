@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
@@ -34,9 +33,10 @@ from starlette.routing import Route
 from api.auth import state_of
 from api.envelope import error_response, ok
 from api.mqtt_decide import Decision, HookAction, decide
-from api.schemas import MAX_BODY_BYTES, parse_body
+from api.schemas import parse_body, read_body
 from api.state import ApiState
 from models.errors import InvalidParameterError, NotFoundError, TokenInvalidError
+from models.jsonin import decode_json
 from models.validation import validate
 
 BASE = "/api/internal/mqtt"
@@ -106,9 +106,7 @@ _GO_AUTH_MODES = ("status", "json", "text")
 
 async def _go_auth_params(request: Request) -> dict[str, Any]:
     """The request's parameters: a JSON object, a form body, or (GET without body) the query."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidParameterError(f"request body is over {MAX_BODY_BYTES} bytes")
+    raw = await read_body(request)
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
         try:
@@ -118,10 +116,7 @@ async def _go_auth_params(request: Request) -> dict[str, Any]:
             raise InvalidParameterError(f"request body is not a valid form: {exc}") from exc
     if not raw.strip() and request.method == "GET":
         return {k: v for k, v in request.query_params.items() if k not in _OWN_PARAMS}
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidParameterError(f"request body is not JSON: {exc}") from exc
+    data = decode_json(raw, what="request body")
     if not isinstance(data, dict):
         raise InvalidParameterError("request body must be a JSON object")
     return data
