@@ -100,34 +100,43 @@ class BatchHandler:
         events = await self._isolated_sends(sends, replies) if sends else []
         ephemeral: list[Event] = []
         for uplink, command in others:
-            try:
-                if isinstance(command, TypingCommand):
-                    ephemeral.append(await self._typing(uplink.sender_id, command))
-                    if command.req:
-                        replies.append(self._reply(uplink.sender_id, ack_event(command.req, {})))
-                elif isinstance(command, PresenceCommand):
-                    ephemeral += await self._presence(uplink.sender_id, command, replies)
-                else:
-                    await self._read(uplink.sender_id, command, events, replies)
-            except MqimError as exc:
-                replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
-            except Exception as exc:  # noqa: BLE001  # _fault tells a bad command from a down database
-                await self._fault(uplink.sender_id, command.req, exc, replies)
+            for attempt in (1, 2):  # typing, presence and read are idempotent: safe to redo
+                try:
+                    ephemeral += await self._other(uplink.sender_id, command, events, replies)
+                except MqimError as exc:
+                    replies.append(self._reply(uplink.sender_id, error_event(exc, command.req)))
+                except Exception as exc:  # noqa: BLE001  # _fault tells a bad command from a down database
+                    if attempt == 2:
+                        await self._fault(uplink.sender_id, command.req, exc, replies)
+                    continue
+                break
         await self._publisher.publish_all(ephemeral, qos=0)
         await self._publisher.publish_all(events + replies)
+
+    async def _other(
+        self, sender_id: str, command: TypingCommand | ReadCommand | PresenceCommand,
+        events: list[Event], replies: list[Event],
+    ) -> list[Event]:
+        """Handle a command other than send; returns its ephemeral (QoS 0) events."""
+        if isinstance(command, TypingCommand):
+            typing = await self._typing(sender_id, command)
+            if command.req:
+                replies.append(self._reply(sender_id, ack_event(command.req, {})))
+            return [typing]
+        if isinstance(command, PresenceCommand):
+            return await self._presence(sender_id, command, replies)
+        await self._read(sender_id, command, events, replies)
+        return []
 
     async def _isolated_sends(
         self, sends: list[tuple[Uplink, SendCommand]], replies: list[Event]
     ) -> list[Event]:
-        """_handle_sends for the batch, or for each send alone if the batch's write failed."""
+        """_handle_sends for the batch, or, if its write failed, for each send alone (so a send
+        that failed by chance, e.g. on a dropped connection, gets a second try)."""
         try:
             return await self._handle_sends(sends, replies)
         except Exception as exc:  # noqa: BLE001  # see _fault
-            if len(sends) == 1:
-                uplink, command = sends[0]
-                await self._fault(uplink.sender_id, command.req, exc, replies)
-                return []
-            logger.warning("a batch of %d sends failed (%r); storing them one at a time",
+            logger.warning("a batch of %d send(s) failed (%r); storing them one at a time",
                            len(sends), exc)
         events: list[Event] = []
         for uplink, command in sends:

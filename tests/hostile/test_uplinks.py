@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import aiomqtt
+import asyncpg
 import httpx
 import pytest
 
@@ -23,7 +24,7 @@ from tests.helpers import (
     unique_id,
 )
 from tests.hostile.conftest import count, record_max
-from tests.stacks import Stack
+from tests.stacks import POSTGRES_ADMIN, Stack
 
 VICTIM_ACK_BOUND = 1.0  # seconds
 
@@ -221,3 +222,28 @@ async def test_client_msg_id_reused_in_another_thread_is_refused_over_http(
     assert retried.json()["data"]["thread_id"] == group
     assert fresh.status_code == 201
     assert (seen_by_erin["thread_id"], seen_by_erin["body"]) == (direct, "hello erin")
+
+
+async def test_dropped_database_connections_cost_no_send(
+    server: Stack, http: httpx.AsyncClient
+) -> None:
+    """PostgreSQL closes every connection of mqim's (a failover, an admin's terminate): the sends
+    in flight are retried on fresh connections and acked, none is answered with an error."""
+    if not server.settings.database_url:
+        pytest.skip("the embedded mode's SQLite has no connections to drop")
+    _, victim, _, victim_thread = await _party(server, http)
+    database = server.settings.database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(POSTGRES_ADMIN)
+    prefix = server.settings.topic_prefix
+    try:
+        async with mqtt_session(server.settings, victim) as v:
+            await v.subscribe(f"{prefix}/u/{victim.user_id}", qos=1)
+            for _ in range(3):
+                dropped = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+                assert dropped >= 1
+                _, ack = await _victim_send(v, server, victim, victim_thread)
+                assert ack["type"] == "ack", ack
+    finally:
+        await admin.close()
