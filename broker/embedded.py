@@ -8,7 +8,14 @@ code can close and the README lists the rest:
 - a PUBLISH to a `$` topic stops the client's loop but leaves its socket open (a zombie) -> we
   close the connection, as MQTT-4.7.2-1 allows;
 - the will skips the publish ACL -> checked at CONNECT by MqimAuthPlugin;
-- a denied QoS 1 publish is acked and dropped -> MqimAclPlugin sends an `error` event.
+- a denied QoS 1 publish is acked and dropped -> MqimAclPlugin sends an `error` event;
+- a socket that never sends CONNECT is held forever -> closed after CONNECT_TIMEOUT_SECONDS;
+- a socket that fails before or at CONNECT keeps its file descriptor until the garbage
+  collector runs -> every such path closes it;
+- packets are parsed straight off the socket, at any size, and a bad one desynchronises the
+  parser -> framed, bounded and checked first (broker/wire.py);
+- an MQTT 5 CONNECT gets a 3.1.1 CONNACK, which MQTT 5 clients cannot read -> an MQTT 5 one;
+- a client id outside the user's namespace gets "not authorized" -> "identifier rejected".
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from amqtt.adapters import ReaderAdapter, WriterAdapter
+from amqtt.adapters import ReaderAdapter, StreamReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action, ListenerConfig
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.errors import BrokerError as AmqttBrokerError
+from amqtt.mqtt.connack import CONNECTION_ACCEPTED, ConnackPacket
 from amqtt.mqtt.constants import QOS_1, QOS_2
+from amqtt.mqtt.packet import CONNECT
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
@@ -35,11 +44,22 @@ from broker import session_states
 from broker.acl import Directory
 from broker.client import service_endpoint
 from broker.errors import BrokerError, PortInUseError
-from broker.plugins import ConnectionRegistry, MqimAclPlugin
+from broker.plugins import ConnectionRegistry, MqimAclPlugin, MqimAuthPlugin
 from broker.publisher import Event, encode_event
 from broker.subscriptions import SubscriptionTable
 from broker.topics import TopicScheme
 from broker.uplinks import UplinkQueue
+from broker.wire import (
+    MQTT5_CONNACK_UNSUPPORTED,
+    MQTT31_CONNACK_UNSUPPORTED,
+    BoundedStreamWriter,
+    MqimProtocolHandler,
+    PacketBody,
+    ProtocolViolationError,
+    close_writer,
+    connect_protocol,
+    read_packet,
+)
 from config import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,58 +70,109 @@ KICK_FLUSH_SECONDS = 1.0
 BROADCAST_DRAIN = 256
 # Disconnected persistent sessions (and their queues) are dropped after a day.
 SESSION_EXPIRY_SECONDS = 24 * 3600
+# A connection that has not sent its whole CONNECT within this is closed (amqtt waits forever).
+# MqimBroker(connect_timeout=...) overrides it, for tests.
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 class MqimBroker(Broker):
     """amqtt's Broker with the fixes that need its internals (pinned amqtt==0.12.1)."""
 
     def __init__(
-        self, config: dict[str, Any], connections: ConnectionRegistry, scheme: TopicScheme
+        self, config: dict[str, Any], connections: ConnectionRegistry, scheme: TopicScheme,
+        *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(config)
+        self._connect_timeout = connect_timeout
         self._connections = connections
         self._uplink_head = scheme.uplink("")  # "im/up/"
         self._uplinks: UplinkQueue | None = None
         self._acl: MqimAclPlugin | None = None
+        self._auth: MqimAuthPlugin | None = None
         self._subscriptions = SubscriptionTable()
         # Sessions authenticated early, so amqtt's own check is not repeated. Keyed by id() but
         # holding the object, so an id can never be reused by another session meanwhile.
         self._authenticated_early: dict[int, Session] = {}
 
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        # amqtt's, with a writer whose close() cannot hang on a peer that reads nothing.
+        await self._client_connected(
+            listener_name, StreamReaderAdapter(reader), BoundedStreamWriter(writer))
+
     async def _initialize_client_session(
         self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
     ) -> tuple[BrokerProtocolHandler, Session]:
-        """amqtt's version, but authenticating *before* it touches existing sessions.
-
-        amqtt deletes (clean session) or rewrites (persistent session) the session of the CONNECT's
-        client id, and takes over its live connection, before it checks the credentials: any
-        client that knew a client id could disconnect that client, the bridge included.
-        """
+        """amqtt's version, hardened (see _accept_connect), and closing the socket on every
+        failure: amqtt's `_client_connected` just returns after an AMQTTError here, leaving the
+        socket open until the garbage collector finds it (a client that connects and closes
+        before CONNECT cost a file descriptor each), and lets any other error escape."""
         peer = format_client_message(address=remote_address, port=remote_port)
         try:
-            handler, incoming = await BrokerProtocolHandler.init_from_connect(
-                reader, writer, self.plugins_manager
-            )
-        except AMQTTError as exc:
-            logger.warning("%s: cannot read first packet as CONNECT: %s", peer, exc)
-            raise
-        except MQTTError:
-            logger.warning("invalid connection from %s", peer)
-            await writer.close()
-            raise
-        except NoDataError as exc:
-            raise AMQTTError(exc) from exc
-        if not await super()._authenticate(incoming, self.listeners_config["default"]):
-            handler.attach(incoming, reader, writer)
-            await handler.mqtt_connack_authorize(False)
-            await writer.close()
-            raise AMQTTError(f"{peer}: not authorized")
+            return await self._accept_connect(reader, writer, peer)
+        except BaseException as exc:
+            await close_writer(writer)
+            if isinstance(exc, AMQTTError | MQTTError | NoDataError) or not isinstance(
+                    exc, Exception):
+                raise
+            logger.warning("%s: error at CONNECT", peer, exc_info=True)
+            raise AMQTTError(f"{peer}: {exc!r}") from exc
+
+    async def _accept_connect(
+        self, reader: ReaderAdapter, writer: WriterAdapter, peer: str
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        """Read the CONNECT (whole, bounded in size and time), answer MQTT 5 in MQTT 5, and
+        authenticate *before* touching existing sessions.
+
+        amqtt waits for a CONNECT forever, reads it straight off the socket at any size, and
+        deletes (clean session) or rewrites (persistent session) the session of the CONNECT's
+        client id, taking over its live connection, before it checks the credentials: any
+        client that knew a client id could disconnect that client, the bridge included.
+        """
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                framed = await read_packet(reader)
+                if framed is None:
+                    raise AMQTTError(f"{peer}: closed before CONNECT")
+                fixed, body = framed
+                if fixed.packet_type != CONNECT or fixed.flags:
+                    raise ProtocolViolationError(f"{peer}: first packet is not a CONNECT")
+                protocol = connect_protocol(body)
+                if protocol == (b"MQTT", 5):
+                    writer.write(MQTT5_CONNACK_UNSUPPORTED)
+                    raise ProtocolViolationError(f"{peer}: MQTT 5 is not supported, only 3.1.1")
+                if protocol == (b"MQIsdp", 3):
+                    writer.write(MQTT31_CONNACK_UNSUPPORTED)
+                    raise ProtocolViolationError(f"{peer}: MQTT 3.1 is not supported, only 3.1.1")
+                source = PacketBody(fixed.to_bytes() + body)
+                handler, incoming = await MqimProtocolHandler.init_from_connect(
+                    source, writer, self.plugins_manager)
+                if source.remaining:
+                    raise ProtocolViolationError(f"{peer}: CONNECT longer than its fields")
+        except TimeoutError:
+            seconds = self._connect_timeout
+            raise ProtocolViolationError(f"{peer}: no CONNECT within {seconds} s") from None
+        except MQTTError as exc:  # amqtt's checks of the CONNECT (it answered, if it could)
+            raise MQTTError(f"{peer}: invalid CONNECT: {exc}") from exc
+        code = await self._connect_code(incoming)
+        if code != CONNECTION_ACCEPTED:
+            writer.write(ConnackPacket.build(0, code).to_bytes())
+            raise AMQTTError(f"{peer}: refused, CONNACK return code {code}")
         self._authenticated_early[id(incoming)] = incoming
         try:
             return await self._adopt_session(handler, incoming)
         except BaseException:
             self._authenticated_early.pop(id(incoming), None)
             raise
+
+    async def _connect_code(self, session: Session) -> int:
+        # amqtt's auth plugins answer yes or no, which it sends as "not authorized"; ours tells
+        # a client id outside the user's namespace ("identifier rejected") from bad credentials.
+        if self._auth is None:
+            self._auth = next(p for p in self.plugins_manager.plugins
+                              if isinstance(p, MqimAuthPlugin))
+        return await self._auth.connect_code(session=session)
 
     async def _adopt_session(
         self, handler: BrokerProtocolHandler, incoming: Session
@@ -305,12 +376,15 @@ def broker_config(
 
 
 @asynccontextmanager
-async def embedded_broker(settings: Settings, directory: Directory) -> AsyncIterator[MqimBroker]:
+async def embedded_broker(
+    settings: Settings, directory: Directory, *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+) -> AsyncIterator[MqimBroker]:
     """Run the embedded broker for the duration of the block."""
     session_states.install()
     connections = ConnectionRegistry()
     broker = MqimBroker(broker_config(settings, directory, connections), connections,
-                        TopicScheme(settings.topic_prefix))
+                        TopicScheme(settings.topic_prefix), connect_timeout=connect_timeout)
     try:
         await broker.start()
     except (AmqttBrokerError, OSError) as exc:

@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 from amqtt.broker import BrokerContext
 from amqtt.contexts import Action
+from amqtt.mqtt.connack import CONNECTION_ACCEPTED, IDENTIFIER_REJECTED, NOT_AUTHORIZED
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
@@ -75,22 +76,33 @@ class MqimAuthPlugin(BaseAuthPlugin):
     Config = PluginConfig  # type: ignore[assignment]  # amqtt types Config as its own stub
 
     async def authenticate(self, *, session: Session) -> bool | None:
+        return await self.connect_code(session=session) == CONNECTION_ACCEPTED
+
+    async def connect_code(self, *, session: Session) -> int:
+        """The CONNACK return code for this CONNECT (MQTT 3.1.1 s.3.2.2.3): 0 accepts it (and
+        registers the connection); 2 "identifier rejected" for a client id outside the user's
+        namespace, so that a developer sees what to fix; 5 "not authorized" for anything else.
+
+        MqimBroker asks this directly: amqtt's `authenticate` answers only yes or no, and amqtt
+        refuses every "no" with 5.
+        """
         config: PluginConfig = self.config
         username, password = session.username or "", session.password or ""
         if not username or not password:
-            return False
+            return NOT_AUTHORIZED
         expected = config.service_credentials.get(username)
         if expected is not None:
-            return hmac.compare_digest(expected.encode(), password.encode())
+            matches = hmac.compare_digest(expected.encode(), password.encode())
+            return CONNECTION_ACCEPTED if matches else NOT_AUTHORIZED
         if not owns_client_id(username, session.client_id or ""):
             # Otherwise a user could take over (disconnect) another user's or the bridge's
             # connection by reusing its client id.
             logger.info("refused %r: client id %r is not theirs", username, session.client_id)
-            return False
+            return IDENTIFIER_REJECTED
         directory: Directory = config.directory
         if not await directory.check_credentials(username, password):
             logger.info("refused MQTT login of %r from %s", username, session.remote_address)
-            return False
+            return NOT_AUTHORIZED
         if session.will_flag:
             allowed = await check_topic_access(
                 username=username, topic=session.will_topic or "", access=Access.PUBLISH,
@@ -98,10 +110,10 @@ class MqimAuthPlugin(BaseAuthPlugin):
             )
             if not allowed or session.will_retain:
                 logger.info("refused %r: will on %r is not allowed", username, session.will_topic)
-                return False
+                return NOT_AUTHORIZED
         registry: ConnectionRegistry = config.connections
         registry.add(session.client_id or "", username, _session_of(password))
-        return True
+        return CONNECTION_ACCEPTED
 
     async def on_broker_client_disconnected(self, *, client_id: str, **_: object) -> None:
         registry: ConnectionRegistry = self.config.connections

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 # Uplinks waiting for the bridge, past which new ones are dropped (and logged): a bound like
 # Mosquitto's max_queued_messages, so a stalled database cannot exhaust memory. Clients retry.
 MAX_QUEUED = 50_000
+# The same bound in payload bytes: 50,000 uplinks of up to 1 MiB each (the broker's largest
+# packet) would otherwise be allowed about 50 GB.
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
 
 
 class Received(Protocol):
@@ -65,32 +68,40 @@ class QueuedUplink:
 class UplinkQueue:
     """An UplinkSource fed by the embedded broker on the same event loop."""
 
-    def __init__(self, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, max_queued: int = MAX_QUEUED, max_bytes: int = MAX_QUEUED_BYTES) -> None:
         self._queue: deque[QueuedUplink] = deque()
         self._reader: asyncio.Future[None] | None = None
         self._max_queued = max_queued
+        self._max_bytes = max_bytes
+        self.queued_bytes = 0  # payload bytes in the queue
         self.dropped = 0
 
     def put(self, topic: str, payload: bytes) -> None:
-        if len(self._queue) >= self._max_queued:
+        if (len(self._queue) >= self._max_queued
+                or self.queued_bytes + len(payload) > self._max_bytes):
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                logger.warning("bridge is %d uplinks behind: dropped %d (clients retry them)",
-                               len(self._queue), self.dropped)
+                logger.warning("bridge is %d uplinks (%d bytes) behind: dropped %d (clients "
+                               "retry them)", len(self._queue), self.queued_bytes, self.dropped)
             return
         self._queue.append(QueuedUplink(topic, payload))
+        self.queued_bytes += len(payload)
         if self._reader is not None and not self._reader.done():
             self._reader.set_result(None)
+
+    def _pop(self) -> QueuedUplink:
+        uplink = self._queue.popleft()
+        self.queued_bytes -= len(uplink.payload)
+        return uplink
 
     async def next_message(self) -> Received:
         while not self._queue:
             self._reader = asyncio.get_running_loop().create_future()
             await self._reader
-        return self._queue.popleft()
+        return self._pop()
 
     def take_ready(self, limit: int) -> list[Received]:
-        queue = self._queue
-        return [queue.popleft() for _ in range(min(limit, len(queue)))]
+        return [self._pop() for _ in range(min(limit, len(self._queue)))]
 
     def ack(self, mid: int, qos: int) -> None:
         """Nothing to do: the broker acknowledged the client's PUBLISH on receipt."""

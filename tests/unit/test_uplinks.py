@@ -41,3 +41,26 @@ async def test_past_the_bound_new_uplinks_are_dropped_and_counted(
     assert [m.payload for m in queue.take_ready(10)] == [b"0", b"1"]
     queue.put("im/up/alice", b"4")  # room again
     assert (await queue.next_message()).payload == b"4"
+
+
+async def test_past_the_byte_bound_new_uplinks_are_dropped_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = UplinkQueue(max_bytes=10)
+    queue.put("im/up/alice", b"12345")
+    queue.put("im/up/alice", b"1234")
+    queue.put("im/up/alice", b"12")  # 11 bytes: over the bound
+    assert (queue.dropped, queue.queued_bytes) == (1, 9)
+    assert "dropped 1" in caplog.text
+    queue.put("im/up/alice", b"1")  # exactly at the bound
+    assert [m.payload for m in queue.take_ready(1)] == [b"12345"]
+    assert queue.queued_bytes == 5
+    queue.put("im/up/alice", b"12345")  # room again
+    assert [(await queue.next_message()).payload for _ in range(3)] == [b"1234", b"1", b"12345"]
+    assert (queue.dropped, queue.queued_bytes) == (1, 0)
+
+
+async def test_one_payload_over_the_byte_bound_is_dropped_even_when_the_queue_is_empty() -> None:
+    queue = UplinkQueue(max_bytes=4)
+    queue.put("im/up/alice", b"12345")
+    assert (queue.dropped, queue.queued_bytes, queue.take_ready(10)) == (1, 0, [])

@@ -1,0 +1,372 @@
+"""MQTT on the wire for the embedded broker: packets framed and checked before amqtt parses them.
+
+amqtt 0.12.1 parses packets straight off the socket, as it reads them, and trusts the client
+to behave. What a hostile client could do with that, and the fix here:
+
+- it reads whatever length a fixed header announces (up to 256 MB) into memory -> a packet is
+  refused as soon as its header announces more than MAX_PACKET_BYTES;
+- a packet it cannot parse (a PUBLISH whose topic holds a wildcard) is dropped halfway, and the
+  rest of it is read as the next packets: a PUBLISH hidden in a payload gets executed -> every
+  packet is read whole first and parsed from its own bytes, and one that does not parse to
+  exactly its length, or that MQTT 3.1.1 forbids, closes the connection (as the spec requires);
+- its broker never enforces the keep-alive (MQTT-3.1.2-24) -> MqimProtocolHandler does;
+- it closes a connection by draining it first, forever if the peer reads nothing ->
+  BoundedStreamWriter resets it after CLOSE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Any
+
+from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WebSocketsWriter, WriterAdapter
+from amqtt.errors import AMQTTError, CodecError, MQTTError, NoDataError, ProtocolHandlerError
+from amqtt.events import MQTTEvents
+from amqtt.mqtt import packet_class
+from amqtt.mqtt.disconnect import DisconnectPacket
+from amqtt.mqtt.packet import (
+    CONNECT,
+    DISCONNECT,
+    PINGREQ,
+    PUBACK,
+    PUBCOMP,
+    PUBLISH,
+    PUBREC,
+    PUBREL,
+    SUBSCRIBE,
+    UNSUBSCRIBE,
+    MQTTFixedHeader,
+    MQTTPacket,
+)
+from amqtt.mqtt.pingreq import PingReqPacket
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.puback import PubackPacket
+from amqtt.mqtt.pubcomp import PubcompPacket
+from amqtt.mqtt.publish import PublishPacket
+from amqtt.mqtt.pubrec import PubrecPacket
+from amqtt.mqtt.pubrel import PubrelPacket
+from amqtt.mqtt.subscribe import SubscribePacket
+from amqtt.mqtt.unsubscribe import UnsubscribePacket
+from amqtt.session import Session
+
+logger = logging.getLogger(__name__)
+
+# Largest packet accepted, fixed header included: the same bound as mosquitto.conf's
+# max_packet_size 1048576. A bigger one closes the connection before its body is read.
+MAX_PACKET_BYTES = 1024 * 1024
+# How long closing a connection may take to flush (a peer that reads nothing) before it is reset.
+CLOSE_SECONDS = 2.0
+# Received messages of one client waiting for the broker to route them, past which it stops
+# reading that client's socket until they have been.
+MAX_PENDING_DELIVERIES = 64
+# MQTT-3.1.2-24: a client silent for 1.5 times its keep-alive is disconnected.
+KEEP_ALIVE_GRACE = 1.5
+
+# The CONNACK an MQTT 5 client can read (MQTT 5.0 s.3.2): session present 0, reason code 0x84
+# "unsupported protocol version", empty properties. amqtt answers in 3.1.1's format, which
+# MQTT 5 clients cannot parse, so they hang.
+MQTT5_CONNACK_UNSUPPORTED = b"\x20\x03\x00\x84\x00"
+# MQTT 3.1 (MQIsdp, level 3) reads 3.1.1's CONNACK: return code 1 "unacceptable protocol
+# version". amqtt would close without a word, the protocol name being not "MQTT".
+MQTT31_CONNACK_UNSUPPORTED = b"\x20\x02\x00\x01"
+
+# Packets a client may send after CONNECT, with the fixed-header flags MQTT 3.1.1 s.2.2.2
+# requires of each (PUBLISH's are its own; checked in _check_publish).
+_CLIENT_PACKET_FLAGS = {
+    PUBACK: 0, PUBREC: 0, PUBREL: 2, PUBCOMP: 0, SUBSCRIBE: 2, UNSUBSCRIBE: 2, PINGREQ: 0,
+    DISCONNECT: 0,
+}
+
+
+class ProtocolViolationError(AMQTTError):
+    """A packet MQTT 3.1.1 (or our size bound) forbids: the connection is closed.
+
+    An AMQTTError, so that amqtt's connection handling treats it as a failed connection."""
+
+
+class PacketBody(ReaderAdapter):
+    """The bytes of one packet, read from memory: amqtt's parsers read from here, never from the
+    socket, so that no parse can run into the next packet."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else min(len(self._data), self._pos + n)
+        chunk = self._data[self._pos:end]
+        self._pos = end
+        return chunk
+
+    def feed_eof(self) -> None:
+        """Nothing to do: the end of the packet is the end of the data."""
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
+
+async def _read(reader: ReaderAdapter, n: int) -> bytes:
+    """Up to `n` bytes: fewer only when the connection ended."""
+    try:
+        return await reader.read(n)
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+    except OSError:  # reset by the peer
+        return b""
+
+
+async def read_packet(
+    reader: ReaderAdapter, max_bytes: int = MAX_PACKET_BYTES
+) -> tuple[MQTTFixedHeader, bytes] | None:
+    """The next whole packet: its fixed header and its body (the remaining length's bytes).
+
+    None when the connection ends, between packets or inside one. Raises
+    ProtocolViolationError for a malformed remaining length, and for a packet over `max_bytes`
+    as soon as its header says so, before a byte of its body is read.
+    """
+    first = await _read(reader, 1)
+    if not first:
+        return None
+    length, multiplier, header_bytes = 0, 1, 1
+    while True:
+        byte = await _read(reader, 1)
+        if not byte:
+            return None
+        header_bytes += 1
+        length += (byte[0] & 0x7F) * multiplier
+        if not byte[0] & 0x80:
+            break
+        if header_bytes == 5:
+            raise ProtocolViolationError("malformed remaining length (more than 4 bytes)")
+        multiplier *= 128
+    if header_bytes + length > max_bytes:
+        raise ProtocolViolationError(
+            f"packet of {header_bytes + length} bytes announced, over the limit of {max_bytes}")
+    body = await _read(reader, length) if length else b""
+    if len(body) < length:
+        return None
+    return MQTTFixedHeader(first[0] >> 4, first[0] & 0x0F, length), body
+
+
+def connect_protocol(body: bytes) -> tuple[bytes, int] | None:
+    """A CONNECT's protocol name and level (the same place in every MQTT version), or None if
+    its body is too short to hold them."""
+    if len(body) < 2:
+        return None
+    size = int.from_bytes(body[:2], "big")
+    if len(body) < 2 + size + 1:
+        return None
+    return body[2:2 + size], body[2 + size]
+
+
+def _check_publish(flags: int, body: bytes) -> None:
+    """What amqtt would trip over in a PUBLISH: its QoS and its topic name (MQTT-3.3.1-4,
+    MQTT-3.3.2-1, MQTT-3.3.2-2, MQTT-1.5.3-1/2)."""
+    qos = (flags >> 1) & 0x03
+    if qos == 3:
+        raise ProtocolViolationError("PUBLISH with QoS 3")
+    size = int.from_bytes(body[:2], "big") if len(body) >= 2 else -1
+    if size < 0 or len(body) < 2 + size + (2 if qos else 0):
+        raise ProtocolViolationError("PUBLISH shorter than its topic name")
+    try:
+        topic = body[2:2 + size].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolViolationError("PUBLISH topic name is not UTF-8") from None
+    if not topic or "\x00" in topic:
+        raise ProtocolViolationError("PUBLISH topic name is empty or holds U+0000")
+    if "+" in topic or "#" in topic:
+        raise ProtocolViolationError(f"[MQTT-3.3.2-2] wildcard in PUBLISH topic name {topic!r}")
+
+
+async def parse_client_packet(fixed: MQTTFixedHeader, body: bytes) -> MQTTPacket[Any, Any, Any]:
+    """The packet amqtt parses from exactly these bytes; ProtocolViolationError for anything a
+    client may not send, or that does not parse to exactly its length."""
+    kind = fixed.packet_type
+    if kind == PUBLISH:
+        _check_publish(fixed.flags, body)
+    elif kind not in _CLIENT_PACKET_FLAGS:
+        what = "a second CONNECT" if kind == CONNECT else f"packet type {kind}"
+        raise ProtocolViolationError(f"{what} from a connected client")
+    elif fixed.flags != _CLIENT_PACKET_FLAGS[kind]:
+        raise ProtocolViolationError(f"packet type {kind} with reserved flags {fixed.flags:#x}")
+    source = PacketBody(body)
+    try:
+        packet = await packet_class(fixed).from_stream(source, fixed_header=fixed)
+    except (AMQTTError, MQTTError, NoDataError, CodecError, ValueError, struct.error) as exc:
+        raise ProtocolViolationError(f"malformed packet of type {kind}: {exc}") from exc
+    if source.remaining:
+        raise ProtocolViolationError(
+            f"packet of type {kind} has {source.remaining} bytes more than its fields")
+    if isinstance(packet, SubscribePacket):
+        requested = packet.payload.topics if packet.payload else []
+        if not requested:
+            raise ProtocolViolationError("SUBSCRIBE without a topic filter")  # MQTT-3.8.3-3
+        if any(qos > 2 for _, qos in requested):
+            raise ProtocolViolationError("SUBSCRIBE with a QoS over 2")  # MQTT-3.8.3-4
+    if isinstance(packet, UnsubscribePacket) and not (packet.payload and packet.payload.topics):
+        raise ProtocolViolationError("UNSUBSCRIBE without a topic filter")  # MQTT-3.10.3-2
+    return packet
+
+
+def abort(writer: WriterAdapter | None) -> None:
+    """Drop a connection at once (a TCP reset), without flushing: for a peer breaking the
+    protocol, which may be sending more and reading nothing."""
+    if isinstance(writer, StreamWriterAdapter):
+        writer.is_closed = True  # amqtt's own flag: its write(), drain() and close() now skip
+        writer._writer.transport.abort()
+    elif isinstance(writer, WebSocketsWriter):
+        writer._protocol.transport.abort()
+
+
+class BoundedStreamWriter(StreamWriterAdapter):
+    """amqtt's TCP writer, with a close() that cannot hang. amqtt's drains first: on a peer that
+    reads nothing, once its buffers are full, that waits forever, and amqtt closes a client's
+    writer on the way to ending its session (disconnect, refusal, kick, take-over), which then
+    never ends: the socket and the session stay."""
+
+    async def close(self) -> None:
+        closed = False
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await super().close()
+            closed = True
+        except (TimeoutError, OSError) as exc:
+            logger.debug("closing a connection failed (%r): resetting it", exc)
+        finally:
+            if not closed:
+                self._writer.transport.abort()
+
+
+def _transport_open(writer: WriterAdapter) -> bool:
+    if isinstance(writer, StreamWriterAdapter):
+        return not writer._writer.transport.is_closing()
+    if isinstance(writer, WebSocketsWriter):
+        return not writer._protocol.transport.is_closing()
+    return False
+
+
+async def close_writer(writer: WriterAdapter) -> None:
+    """Close a connection, flushing what was written (a CONNACK) for up to CLOSE_SECONDS, and
+    reset it if that fails: its file descriptor is released now, not when the garbage collector
+    finds the transport."""
+    try:
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await writer.close()
+    except (TimeoutError, OSError) as exc:
+        logger.debug("closing a connection failed (%r): resetting it", exc)
+    finally:
+        if _transport_open(writer):
+            abort(writer)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.warning("handling a packet failed: %r", exc, exc_info=exc)
+
+
+class MqimProtocolHandler(BrokerProtocolHandler):
+    """amqtt 0.12.1's broker-side protocol handler, with its reader loop replaced (see the
+    module docstring) and its disconnect race closed (see wait_disconnect)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # How the connection ended, once it has: (the DISCONNECT packet, or None if it dropped).
+        self._ended: tuple[DisconnectPacket | None] | None = None
+
+    async def _reader_loop(self) -> None:
+        """Replaces amqtt's: each packet is read whole (bounded by MAX_PACKET_BYTES), checked,
+        parsed from its own bytes and handed to amqtt's handle_* methods as amqtt does (a task
+        each, in order). Anything malformed or forbidden, or silence past the keep-alive, resets
+        the connection; amqtt would discard the packet and parse on mid-stream."""
+        session, reader, ready = self.session, self.reader, self._reader_ready
+        if session is None or reader is None or ready is None:
+            raise ProtocolHandlerError("reader loop started on a detached handler")
+        idle = session.keep_alive * KEEP_ALIVE_GRACE if session.keep_alive > 0 else None
+        running: set[asyncio.Task[None]] = set()
+        ready.set()
+        try:
+            while True:
+                async with asyncio.timeout(idle):
+                    framed = await read_packet(reader)
+                if framed is None:
+                    break
+                packet = await parse_client_packet(*framed)
+                await self.plugins_manager.fire_event(
+                    MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
+                if isinstance(packet, DisconnectPacket):
+                    # Handled here, not in a task that the end of this loop would cancel.
+                    await self.handle_disconnect(packet)
+                    break
+                task = asyncio.create_task(self._handle_packet(packet))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(_log_failure)
+                await self._let_the_broker_keep_up(session)
+        except asyncio.CancelledError:
+            logger.debug("%s: reader loop cancelled", session.client_id)
+        except TimeoutError:
+            logger.info("%s: nothing received for %.0f s (1.5 x its keep-alive): closing",
+                        session.client_id, idle)
+            abort(self.writer)
+        except ProtocolViolationError as exc:
+            logger.warning("%s: %s: closing the connection", session.client_id, exc)
+            abort(self.writer)
+        except Exception:
+            logger.warning("%s: error reading its packets: closing the connection",
+                           session.client_id, exc_info=True)
+            abort(self.writer)
+        if running:
+            await asyncio.sleep(0)  # packets already read get their turn, as on a live connection
+            for pending in list(running):
+                pending.cancel()
+        await self.handle_connection_closed()
+        self._reader_stopped.set()
+        await self.stop()
+
+    @staticmethod
+    async def _let_the_broker_keep_up(session: Session) -> None:
+        """Give the broker's loop its turn after each packet, and stop reading while this
+        client's received messages wait for it: otherwise a client sending faster than the
+        broker routes fills `delivered_message_queue` (unbounded) with no limit. amqtt's loop
+        happened to yield once a packet (its `asyncio.wait_for`), enough in practice; the wait
+        bounds it, and TCP pushes back on the client."""
+        await asyncio.sleep(0)
+        while session.delivered_message_queue.qsize() >= MAX_PENDING_DELIVERIES:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)  # amqtt's queue offers nothing to wait on
+
+    async def _handle_packet(self, packet: MQTTPacket[Any, Any, Any]) -> None:
+        match packet:
+            case PublishPacket():
+                await self.handle_publish(packet)
+            case PubackPacket():
+                await self.handle_puback(packet)
+            case PubrecPacket():
+                await self.handle_pubrec(packet)
+            case PubrelPacket():
+                await self.handle_pubrel(packet)
+            case PubcompPacket():
+                await self.handle_pubcomp(packet)
+            case SubscribePacket():
+                await self.handle_subscribe(packet)
+            case UnsubscribePacket():
+                await self.handle_unsubscribe(packet)
+            case PingReqPacket():
+                await self.handle_pingreq(packet)
+            case _:
+                raise ProtocolHandlerError(f"unexpected packet {packet!r}")
+
+    async def handle_disconnect(self, disconnect: DisconnectPacket | None) -> None:
+        if self._ended is None:
+            self._ended = (disconnect,)
+        await super().handle_disconnect(disconnect)
+
+    async def wait_disconnect(self) -> DisconnectPacket | None:
+        """amqtt creates the future this waits on only after start() has run the reader task;
+        a connection that ended meanwhile (a client that sends CONNECT and closes at once) was
+        then never seen to end, and its session stayed "connected" forever."""
+        if self._ended is not None:
+            return self._ended[0]
+        return await super().wait_disconnect()
