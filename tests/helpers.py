@@ -152,6 +152,21 @@ async def barrier(client: aiomqtt.Client, settings: Settings, account: Account,
     await next_event(client, lambda t, e: e.get("req") == req, seen=seen)
 
 
+async def whole_timeline(http: httpx.AsyncClient, reader: Account, thread_id: str,
+                         ) -> list[dict[str, Any]]:
+    """Every entry of a thread, paged by after_seq, after checking the seqs are 1..n, gapless."""
+    entries: list[dict[str, Any]] = []
+    while True:
+        page = await http.get(f"/api/threads/{thread_id}/messages", headers=reader.auth,
+                              params={"after_seq": len(entries), "limit": 200})
+        chunk = page.json()["data"]
+        if not chunk:
+            break
+        entries += chunk
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    return entries
+
+
 def _mqtt_string(value: bytes) -> bytes:
     return len(value).to_bytes(2, "big") + value
 

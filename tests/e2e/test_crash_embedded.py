@@ -22,6 +22,7 @@ from tests.helpers import (
     mqtt_session,
     register,
     send_command,
+    whole_timeline,
 )
 from tests.stacks import _wait_healthy as wait_healthy
 from tests.stacks import serve_process, start_mqim, stop_mqim
@@ -119,15 +120,7 @@ async def _stored_bodies(http: httpx.AsyncClient, reader: Account, threads: list
     """Each thread's messages as `sender:body`, after checking its seqs are 1..n, gapless."""
     stored: dict[str, list[str]] = {}
     for thread_id in threads:
-        entries: list[dict[str, object]] = []
-        while True:
-            page = await http.get(f"/api/threads/{thread_id}/messages", headers=reader.auth,
-                                  params={"after_seq": len(entries), "limit": 200})
-            chunk = page.json()["data"]
-            if not chunk:
-                break
-            entries += chunk
-        assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+        entries = await whole_timeline(http, reader, thread_id)
         stored[thread_id] = [f"{e['sender_id']}:{e['body']}" for e in entries
                              if e["type"] == "message"]
     return stored

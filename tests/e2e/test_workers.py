@@ -14,7 +14,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import create_group, make_settings, mqtt_session, register, send_command
+from tests.helpers import (
+    create_group,
+    make_settings,
+    mqtt_session,
+    register,
+    send_command,
+    whole_timeline,
+)
 from tests.stacks import (
     Stack,
     external_broker_settings,
@@ -94,15 +101,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(tmp_path: Path) -> Non
 
         bodies: list[str] = []
         for thread_id in threads:
-            entries: list[dict[str, object]] = []
-            while True:
-                page = await http.get(f"/api/threads/{thread_id}/messages", headers=senders[0].auth,
-                                      params={"after_seq": len(entries), "limit": 200})
-                chunk = page.json()["data"]
-                if not chunk:
-                    break
-                entries += chunk
-            assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+            entries = await whole_timeline(http, senders[0], thread_id)
             bodies += [str(e["body"]) for e in entries if e["type"] == "message"]
         assert len(bodies) == SENDERS * PER_SENDER
         sent = [f"{s}-{i}" for s in range(SENDERS) for i in range(PER_SENDER)]

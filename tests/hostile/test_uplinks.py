@@ -160,14 +160,20 @@ async def test_poison_stream_never_stalls_a_victim(server: Stack, http: httpx.As
     assert len([e for e in history.json()["data"] if e["type"] == "message"]) == 20
 
 
-async def test_client_msg_id_reused_in_another_thread_is_refused_over_mqtt(
-    server: Stack, http: httpx.AsyncClient
-) -> None:
-    """alice's group message must never reach erin through their direct thread."""
+async def _group_and_direct(http: httpx.AsyncClient) -> tuple[Account, Account, str, str]:
+    """alice in a group with bob, and in a direct thread with erin."""
     alice, bob, erin = await register(http), await register(http), await register(http)
     group = await create_group(http, alice, bob)
     direct = (await http.post("/api/threads", headers=alice.auth, json={
         "type": "direct", "user_ids": [erin.user_id]})).json()["data"]["thread_id"]
+    return alice, erin, group, direct
+
+
+async def test_client_msg_id_reused_in_another_thread_is_refused_over_mqtt(
+    server: Stack, http: httpx.AsyncClient
+) -> None:
+    """alice's group message must never reach erin through their direct thread."""
+    alice, erin, group, direct = await _group_and_direct(http)
     prefix = server.settings.topic_prefix
     async with mqtt_session(server.settings, alice) as a, \
             mqtt_session(server.settings, erin) as e:
@@ -197,10 +203,7 @@ async def test_client_msg_id_reused_in_another_thread_is_refused_over_mqtt(
 async def test_client_msg_id_reused_in_another_thread_is_refused_over_http(
     server: Stack, http: httpx.AsyncClient
 ) -> None:
-    alice, bob, erin = await register(http), await register(http), await register(http)
-    group = await create_group(http, alice, bob)
-    direct = (await http.post("/api/threads", headers=alice.auth, json={
-        "type": "direct", "user_ids": [erin.user_id]})).json()["data"]["thread_id"]
+    alice, erin, group, direct = await _group_and_direct(http)
     prefix = server.settings.topic_prefix
     async with mqtt_session(server.settings, erin) as e:
         await e.subscribe(f"{prefix}/t/{direct}", qos=1)
