@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.acl import filter_covers, touches_tree
-from broker.topics import TopicScheme
+from contract.topics import TopicScheme
 from models.aclrule import AclRule, list_rules
 from models.thread import Member
 

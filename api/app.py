@@ -26,12 +26,12 @@ from api.routes import (
 )
 from api.state import ApiState
 from broker.acl import AccessSync, Directory
-from broker.client import service_client
-from broker.publisher import EventPublisher, ServicePublisher
-from broker.topics import TopicScheme
+from broker.link.client import service_client
+from broker.link.publisher import EventPublisher, ServicePublisher
 from config import Settings
+from contract.errors import MqimError
+from contract.topics import TopicScheme
 from models.db import open_database
-from models.errors import MqimError
 from models.ratelimit import RateLimits
 
 

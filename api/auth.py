@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from api.state import ApiState
-from models.errors import TokenInvalidError
+from contract.errors import TokenInvalidError
 from models.ids import SessionId, UserId
 from models.session import LoginSession, is_session_active
 from models.tokens import decode_access_token, issue_access_token

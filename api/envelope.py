@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from models.errors import (
+from contract.errors import (
     AccountBannedError,
     AuthError,
     ConflictError,

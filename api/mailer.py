@@ -18,7 +18,7 @@ import aiosmtplib
 
 from config import Settings
 from config.settings import SmtpUrl
-from models.errors import MailFailedError
+from contract.errors import MailFailedError
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from enum import StrEnum
 
 from api.state import ApiState
 from broker.acl import Access, check_topic_access
-from broker.client import derive_service_password, service_endpoint
-from broker.plugins import owns_client_id
+from broker.embedded.plugins import owns_client_id
+from broker.link.client import derive_service_password, service_endpoint
 from config import Settings
-from models.errors import AuthError
+from contract.errors import AuthError
 from models.tokens import decode_access_token
 
 logger = logging.getLogger(__name__)

@@ -7,15 +7,13 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.requests import Request
 
-from models.errors import InvalidParameterError, PayloadTooLargeError
-from models.ids import ClientMsgIdField
-from models.jsonin import decode_json
-from models.message import MessageContent
-from models.validation import validate
+from contract.commands import MessageContent
+from contract.errors import InvalidParameterError, PayloadTooLargeError
+from contract.fields import INT_MAX, ClientMsgIdField
+from contract.jsonin import decode_json
+from contract.validation import validate
 
 MAX_BODY_BYTES = 256 * 1024
-# Ids and seqs are BIGINT columns: anything larger is a bad parameter, not a database error.
-INT_MAX = 2**63 - 1
 T = TypeVar("T", bound=BaseModel)
 
 

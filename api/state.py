@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from api.mailer import Mailer
 from broker.acl import AccessSync, Directory
-from broker.publisher import EventPublisher
-from broker.topics import TopicScheme
+from broker.link.publisher import EventPublisher
 from config import Settings
+from contract.topics import TopicScheme
 from models.ratelimit import RateLimits
 
 

@@ -46,9 +46,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from broker.client import derive_service_password  # noqa: E402  # after the sys.path line
-from broker.mosquitto_control import MosquittoControl  # noqa: E402
-from broker.mosquitto_plugin import (  # noqa: E402
+from broker.link.client import derive_service_password  # noqa: E402  # after the sys.path line
+from broker.mosquitto.control import MosquittoControl  # noqa: E402
+from broker.mosquitto.plugin import (  # noqa: E402
     build_plugin,
     render_mosquitto_conf,
     running_mosquitto,

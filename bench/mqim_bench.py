@@ -39,7 +39,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broker.client import derive_service_password  # after the path fix above
+from broker.link.client import derive_service_password  # after the path fix above
 from tests.helpers import Account, register
 from tests.stacks import Stack, running_stack
 

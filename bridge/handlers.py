@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.commands import (
+from broker.link.publisher import Event, EventPublisher
+from contract.commands import (
     Command,
     CommandError,
     PresenceCommand,
@@ -26,12 +27,11 @@ from bridge.commands import (
     TypingCommand,
     parse_command,
 )
-from broker.publisher import Event, EventPublisher
-from broker.topics import TopicScheme
+from contract.errors import InternalError, MqimError, RateLimitedError
+from contract.topics import TopicScheme
 from models.append import append_messages
 from models.db import database_alive
-from models.errors import InternalError, MqimError, RateLimitedError
-from models.message import Appended
+from models.message import Appended, draft_of
 from models.presence import presence_audience, set_presence
 from models.ratelimit import RateLimits
 from models.readstate import mark_read
@@ -165,7 +165,8 @@ class BatchHandler:
         self, sends: list[tuple[Uplink, SendCommand]], replies: list[Event]
     ) -> list[Event]:
         """Store the sends; return their thread events and add acks/errors to `replies`."""
-        drafts = [c.to_draft(uplink.sender_id, c.thread_id, c.client_msg_id) for uplink, c in sends]
+        drafts = [draft_of(c, uplink.sender_id, c.thread_id, c.client_msg_id)
+                  for uplink, c in sends]
         results = await append_messages(drafts, max_body_chars=self._max_body_chars)
         # Committed: the entries in seq order (the caller publishes them before the acks).
         # Duplicates are published again: the first attempt may have died between commit and

@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable
 
 from bridge.handlers import BatchHandler, DatabaseUnavailableError, Uplink
 from bridge.metrics import BATCH_SECONDS, BATCH_SIZE, UPLINKS
-from broker.client import service_endpoint
 from broker.errors import BrokerError
-from broker.paho_link import PahoLink
-from broker.publisher import EventPublisher
-from broker.topics import TopicKind, TopicScheme
-from broker.uplinks import Received, UplinkSource
+from broker.link.client import service_endpoint
+from broker.link.paho import PahoLink
+from broker.link.publisher import EventPublisher
+from broker.link.uplinks import Received, UplinkSource
 from config import Settings
+from contract.topics import TopicKind, TopicScheme
 from models.ratelimit import RateLimits
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from broker.topics import TopicKind, TopicScheme
+from contract.topics import TopicKind, TopicScheme
 
 
 class Access(StrEnum):

@@ -15,7 +15,7 @@ from tortoise import fields
 from tortoise.expressions import Q
 from tortoise.models import Model
 
-from models.errors import InvalidParameterError, NotFoundError
+from contract.errors import InvalidParameterError, NotFoundError
 from models.user import check_users_exist
 
 

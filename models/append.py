@@ -36,14 +36,14 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.clock import utcnow
-from models.errors import (
+from contract.errors import (
     ClientMsgIdConflictError,
     MessageNotFoundError,
     MqimError,
     NotAMemberError,
     ThreadNotFoundError,
 )
+from models.clock import utcnow
 from models.friend import blocked_error
 from models.ids import new_message_id
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft

@@ -38,8 +38,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.clock import epoch_ms, utcnow
-from models.errors import (
+from contract.errors import (
     AlreadyFriendsError,
     BlockedError,
     ForbiddenError,
@@ -48,6 +47,7 @@ from models.errors import (
     RequestExistsError,
     UserNotFoundError,
 )
+from models.clock import epoch_ms, utcnow
 from models.user import TEXT_CONTROLS, User, check_id_ref, check_text
 
 REQUEST_MESSAGE_MAX = 200

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from contract.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from models.friend import PK_MAX, friend_ids_among, lock_users, user_summary
 from models.user import User, check_id_ref, check_text
 

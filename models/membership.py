@@ -16,7 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.errors import (
+from contract.errors import (
     AlreadyMemberError,
     InvalidParameterError,
     NotAdminError,

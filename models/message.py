@@ -14,27 +14,26 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
 from tortoise.models import Model
 
-from models.clock import epoch_ms, utcnow
-from models.errors import (
+from contract.commands import MAX_ATTACHMENTS, MAX_MENTIONS, MessageContent
+from contract.errors import (
     ContentInvalidError,
     MqimError,
     ThreadNotFoundError,
 )
-from models.ids import CLIENT_MSG_ID_MAX, IdField, new_message_id
+from contract.fields import CLIENT_MSG_ID_MAX
+from models.clock import epoch_ms, utcnow
+from models.ids import new_message_id
 from models.thread import Thread, check_member
 from models.user import User
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_TYPES = ("text", "image", "file", "audio", "video", "location", "sticker", "custom")
-MAX_MENTIONS = 50
-MAX_ATTACHMENTS = 10
 HISTORY_LIMIT_DEFAULT = 50
 HISTORY_LIMIT_MAX = 200
 
@@ -128,24 +127,14 @@ class Appended:
 AppendResult = Appended | MqimError
 
 
-class MessageContent(BaseModel):
-    """What a client sends as a message, the same over HTTP and MQTT (type-checked only;
-    `check_draft` applies the content rules)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    type: StrictStr = Field(default="text", max_length=32)
-    body: StrictStr | None = None
-    reply_to: IdField | None = None
-    # Counts are bounded while parsing too, so a hostile list is refused before it is walked.
-    mentions: list[IdField] = Field(default_factory=list, max_length=MAX_MENTIONS)
-    attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
-
-    def to_draft(self, sender_id: str, thread_id: str, client_msg_id: str) -> Draft:
-        return Draft(
-            sender_id=sender_id, thread_id=thread_id, client_msg_id=client_msg_id,
-            type=self.type, body=self.body, reply_to=self.reply_to,
-            mentions=list(self.mentions), attachments=list(self.attachments),
-        )
+def draft_of(content: MessageContent, sender_id: str, thread_id: str, client_msg_id: str,
+             ) -> Draft:
+    """The draft of what a client sent (`sender_id` from the transport, never the payload)."""
+    return Draft(
+        sender_id=sender_id, thread_id=thread_id, client_msg_id=client_msg_id,
+        type=content.type, body=content.body, reply_to=content.reply_to,
+        mentions=list(content.mentions), attachments=list(content.attachments),
+    )
 
 
 def check_draft(draft: Draft, max_body_chars: int) -> None:

@@ -13,8 +13,8 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from contract.errors import ForbiddenError, InvalidParameterError
 from models.clock import epoch_ms, utcnow
-from models.errors import ForbiddenError, InvalidParameterError
 from models.friend import Friendship
 from models.thread import Member
 

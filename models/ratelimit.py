@@ -30,7 +30,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from config import Settings
-from models.errors import RateLimitedError
+from contract.errors import RateLimitedError
 
 logger = logging.getLogger(__name__)
 

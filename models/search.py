@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.functions import Lower
 
-from models.errors import InvalidParameterError, UserNotFoundError
+from contract.errors import InvalidParameterError, UserNotFoundError
 from models.friend import friend_ids_among, has_blocked, user_summary
 from models.friendgroup import groups_by_member
 from models.user import User, check_id_ref, has_bad_chars

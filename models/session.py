@@ -20,9 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.aclrule import AclRule
-from models.clock import utcnow
-from models.errors import (
+from contract.errors import (
     InvalidParameterError,
     NotFoundError,
     RefreshReuseError,
@@ -31,6 +29,8 @@ from models.errors import (
     UserExistsError,
     UserNotFoundError,
 )
+from models.aclrule import AclRule
+from models.clock import utcnow
 from models.ids import SessionId, new_session_id
 from models.presence import Presence
 from models.tokens import hash_refresh_secret, new_refresh_secret, refresh_matches

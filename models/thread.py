@@ -13,7 +13,7 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
-from models.errors import NotAMemberError, ThreadNotFoundError
+from contract.errors import NotAMemberError, ThreadNotFoundError
 from models.user import User
 
 

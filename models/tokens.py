@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import jwt
 
+from contract.errors import TokenExpiredError, TokenInvalidError
 from models.clock import utcnow
-from models.errors import TokenExpiredError, TokenInvalidError
 from models.ids import SessionId, UserId
 
 ALGORITHM = "HS256"

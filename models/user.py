@@ -30,14 +30,14 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from config import Settings
-from models.clock import utcnow
-from models.errors import (
+from contract.errors import (
     AccountBannedError,
     InvalidParameterError,
     LoginFailedError,
     UserExistsError,
     UserNotFoundError,
 )
+from models.clock import utcnow
 from models.ids import RESERVED_IDS, UserId, is_valid_id, new_user_id
 from models.verification import consume_code, normalise_email
 

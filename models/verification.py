@@ -20,8 +20,8 @@ from tortoise.expressions import F
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from contract.errors import CodeInvalidError, InvalidParameterError, RateLimitedError
 from models.clock import utcnow
-from models.errors import CodeInvalidError, InvalidParameterError, RateLimitedError
 
 PURPOSES = ("register", "change_email", "restore")
 CODE_TTL = timedelta(minutes=10)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from broker.acl import ExtraRule
-from broker.mosquitto_control import MosquittoControl
+from broker.mosquitto.control import MosquittoControl
 from config import Settings
 from models.clock import utcnow
 from models.session import recently_ended_sessions

@@ -11,13 +11,13 @@ from datetime import timedelta
 
 from api.acl_view import effective_acl
 from broker.acl import Access, check_topic_access
-from broker.client import derive_service_password
 from broker.errors import BrokerError
-from broker.mosquitto_plugin import build_plugin
-from broker.topics import TopicScheme
+from broker.link.client import derive_service_password
+from broker.mosquitto.plugin import build_plugin
 from config import Settings
+from contract.errors import MqimError
+from contract.topics import TopicScheme
 from models.db import describe_database, migrate_database, open_database
-from models.errors import MqimError
 from models.session import purge_deleted_users
 from models.user import get_user, set_admin
 from mqim.acl_sync import sync_mosquitto

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from broker.acl import ExtraRule
+from contract.errors import AuthError
 from models.aclrule import list_rules
-from models.errors import AuthError
 from models.session import is_session_active
 from models.thread import is_member, member_ids
 from models.tokens import decode_access_token

@@ -14,9 +14,9 @@ import uvicorn
 from api.app import create_app
 from bridge.runner import run_bridge
 from broker.acl import AccessSync, ExtraRule
-from broker.client import service_client
-from broker.embedded import MqimBroker, embedded_broker
-from broker.mosquitto_control import ControlError, MosquittoControl
+from broker.embedded.broker import MqimBroker, embedded_broker
+from broker.link.client import service_client
+from broker.mosquitto.control import ControlError, MosquittoControl
 from config import Settings
 from models.db import advisory_lock, open_database
 from mqim.acl_sync import sync_mosquitto
@@ -68,7 +68,7 @@ class ReconnectingControl:
 
     A control connection lost (the broker restarted) is re-opened on the next change, which is
     then sent again. The restarted plugin starts empty; the bridge workers re-sync it, and this
-    change, sent live, wins over the sync's older data (see broker/mosquitto_control.py).
+    change, sent live, wins over the sync's older data (see broker/mosquitto/control.py).
     """
 
     def __init__(self, settings: Settings) -> None:

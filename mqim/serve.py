@@ -19,9 +19,9 @@ from starlette.applications import Starlette
 from api.app import create_app
 from bridge.runner import run_bridge
 from broker.acl import AccessSync
-from broker.embedded import BrokerPublisher, embedded_broker
-from broker.publisher import EventPublisher
-from broker.uplinks import UplinkSource
+from broker.embedded.broker import BrokerPublisher, embedded_broker
+from broker.link.publisher import EventPublisher
+from broker.link.uplinks import UplinkSource
 from config import Settings
 from models.db import describe_database, open_database
 from models.ratelimit import RateLimits

@@ -22,8 +22,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from broker.client import derive_service_password
-from broker.mosquitto_plugin import build_plugin, render_mosquitto_conf, running_mosquitto
+from broker.link.client import derive_service_password
+from broker.mosquitto.plugin import build_plugin, render_mosquitto_conf, running_mosquitto
 from config import HostPort, Settings
 from tests.helpers import free_port, make_settings
 

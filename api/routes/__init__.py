@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.convertors import Convertor, register_url_convertor
 
-from models.ids import ID_PATTERN
+from contract.fields import ID_PATTERN
 
 
 class IdConvertor(Convertor[str]):

@@ -18,7 +18,7 @@ from api.envelope import ok
 from api.events import announce_session_end, kick
 from api.schemas import LoginBody, RefreshBody, RegisterBody, VerifyCodeBody, parse_body
 from api.state import ApiState
-from models.errors import MailFailedError, RefreshReuseError
+from contract.errors import MailFailedError, RefreshReuseError
 from models.session import (
     EndReason,
     end_session,

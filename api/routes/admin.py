@@ -15,8 +15,8 @@ from api.events import kick
 from api.schemas import RuleBody, parse_body
 from broker.acl import ExtraRule
 from broker.errors import BrokerError
+from contract.errors import ForbiddenError, InvalidParameterError
 from models.aclrule import add_rule, delete_rule, list_rules
-from models.errors import ForbiddenError, InvalidParameterError
 from models.session import EndReason, set_banned
 from models.user import get_user
 

@@ -12,9 +12,9 @@ from api.auth import authenticate, state_of
 from api.envelope import ok
 from api.events import announce
 from api.schemas import ReadBody, SendBody, parse_body, query_int
+from contract.errors import MqimError
 from models.append import append_messages
-from models.errors import MqimError
-from models.message import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, get_history
+from models.message import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, draft_of, get_history
 from models.readstate import mark_read, sync_state
 
 
@@ -37,7 +37,7 @@ async def send(request: Request) -> JSONResponse:
     state = state_of(request)
     await state.limits.hit_send(caller.user_id)
     thread_id = request.path_params["thread_id"]
-    draft = body.to_draft(
+    draft = draft_of(body,
         caller.user_id, thread_id, body.client_msg_id or f"http-{secrets.token_hex(8)}"
     )
     [result] = await append_messages([draft], max_body_chars=state.settings.max_body_chars)

@@ -35,9 +35,9 @@ from api.envelope import error_response, ok
 from api.mqtt_decide import Decision, HookAction, decide
 from api.schemas import parse_body, read_body
 from api.state import ApiState
-from models.errors import InvalidParameterError, NotFoundError, TokenInvalidError
-from models.jsonin import decode_json
-from models.validation import validate
+from contract.errors import InvalidParameterError, NotFoundError, TokenInvalidError
+from contract.jsonin import decode_json
+from contract.validation import validate
 
 BASE = "/api/internal/mqtt"
 T = TypeVar("T", bound=BaseModel)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from broker.client import derive_service_password
+from broker.link.client import derive_service_password
 from config import Settings
 from models.tokens import decode_access_token, issue_access_token
 from mqim.serve import running_server

@@ -19,7 +19,7 @@ import pytest
 from limits import parse
 
 from config import Settings
-from models.errors import RateLimitedError
+from contract.errors import RateLimitedError
 from models.ratelimit import RateLimits, address_key, login_key
 from tests.api.test_accounts import assert_error
 from tests.helpers import (

@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from api.mailer import LogMailer, SmtpMailer
 from config import ConfigError, Settings, load_settings
 from config.settings import parse_smtp_url
-from models.errors import MailFailedError
+from contract.errors import MailFailedError
 from tests.api.test_accounts import assert_error
 from tests.helpers import free_port, register, unique_id
 from tests.stacks import Stack, running_stack

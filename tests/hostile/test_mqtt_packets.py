@@ -32,8 +32,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from broker.acl import ExtraRule
-from broker.embedded import MqimBroker, embedded_broker
-from broker.wire import CLOSE_SECONDS, MAX_PACKET_BYTES
+from broker.embedded.broker import MqimBroker, embedded_broker
+from broker.embedded.wire import CLOSE_SECONDS, MAX_PACKET_BYTES
 from config import Settings
 from tests.helpers import (
     Account,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.commands import Command, CommandError, parse_command
+from contract.commands import Command, CommandError, parse_command
 from tests.hostile.conftest import count
 from tests.stacks import Stack
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from broker.client import derive_service_password
-from broker.mosquitto_control import MosquittoControl
-from broker.mosquitto_plugin import build_plugin, render_mosquitto_conf, running_mosquitto
+from broker.link.client import derive_service_password
+from broker.mosquitto.control import MosquittoControl
+from broker.mosquitto.plugin import build_plugin, render_mosquitto_conf, running_mosquitto
 from models.tokens import issue_access_token
 from tests.helpers import free_port
 

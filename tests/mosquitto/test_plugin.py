@@ -25,8 +25,8 @@ from paho.mqtt import client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker.mosquitto_control import CONTROL_TOPIC, RESPONSE_TOPIC, ControlError, MosquittoControl
-from broker.mosquitto_plugin import build_plugin, explain_build_failure, render_mosquitto_conf
+from broker.mosquitto.control import CONTROL_TOPIC, RESPONSE_TOPIC, ControlError, MosquittoControl
+from broker.mosquitto.plugin import build_plugin, explain_build_failure, render_mosquitto_conf
 from tests.helpers import unique_id
 from tests.mosquitto.conftest import REPO_ROOT, MosquittoBroker
 

@@ -14,9 +14,9 @@ from broker.acl import (
     filters_overlap,
     touches_tree,
 )
-from broker.topics import ParsedTopic, TopicKind, TopicScheme
+from contract.errors import InvalidParameterError
+from contract.topics import ParsedTopic, TopicKind, TopicScheme
 from models.aclrule import check_rule_topic
-from models.errors import InvalidParameterError
 
 
 class FixedDirectory:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bridge.commands import CommandError, ReadCommand, SendCommand, TypingCommand, parse_command
+from contract.commands import CommandError, ReadCommand, SendCommand, TypingCommand, parse_command
 
 
 def test_valid_commands_parse() -> None:

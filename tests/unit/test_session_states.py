@@ -9,7 +9,7 @@ import pytest
 from amqtt.session import Session
 from transitions import MachineError
 
-from broker.session_states import MACHINE_INIT_STATES, SessionStates
+from broker.embedded.session_states import MACHINE_INIT_STATES, SessionStates
 
 
 def outcomes(make: str, triggers: tuple[str, ...]) -> list[tuple[str, str, bool]]:
@@ -39,7 +39,7 @@ def test_same_states_refusals_and_callbacks_as_amqtt(triggers: tuple[str, ...]) 
 
 
 def test_install_gives_new_sessions_the_light_states() -> None:
-    from broker import session_states
+    from broker.embedded import session_states
 
     session_states.install()
     assert isinstance(Session().transitions, SessionStates)

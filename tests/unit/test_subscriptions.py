@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.subscriptions import SubscriptionTable
+from broker.embedded.subscriptions import SubscriptionTable
 
 
 def test_exact_topics_are_looked_up_and_only_wildcards_are_candidates() -> None:

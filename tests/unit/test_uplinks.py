@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from broker.uplinks import UplinkQueue
+from broker.link.uplinks import UplinkQueue
 
 
 async def test_a_waiting_reader_wakes_and_order_is_kept() -> None:

@@ -13,7 +13,7 @@ code can close and the README lists the rest:
 - a socket that fails before or at CONNECT keeps its file descriptor until the garbage
   collector runs -> every such path closes it;
 - packets are parsed straight off the socket, at any size, and a bad one desynchronises the
-  parser -> framed, bounded and checked first (broker/wire.py);
+  parser -> framed, bounded and checked first (broker/embedded/wire.py);
 - an MQTT 5 CONNECT gets a 3.1.1 CONNACK, which MQTT 5 clients cannot read -> an MQTT 5 one;
 - a client id outside the user's namespace gets "not authorized" -> "identifier rejected".
 """
@@ -40,16 +40,11 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
 
-from broker import session_states
 from broker.acl import Directory
-from broker.client import service_endpoint
-from broker.errors import BrokerError, PortInUseError
-from broker.plugins import ConnectionRegistry, MqimAclPlugin, MqimAuthPlugin
-from broker.publisher import Event, encode_event
-from broker.subscriptions import SubscriptionTable
-from broker.topics import TopicScheme
-from broker.uplinks import UplinkQueue
-from broker.wire import (
+from broker.embedded import session_states
+from broker.embedded.plugins import ConnectionRegistry, MqimAclPlugin, MqimAuthPlugin
+from broker.embedded.subscriptions import SubscriptionTable
+from broker.embedded.wire import (
     MQTT5_CONNACK_UNSUPPORTED,
     MQTT31_CONNACK_UNSUPPORTED,
     BoundedStreamWriter,
@@ -60,7 +55,12 @@ from broker.wire import (
     connect_protocol,
     read_packet,
 )
+from broker.errors import BrokerError, PortInUseError
+from broker.link.client import service_endpoint
+from broker.link.publisher import Event, encode_event
+from broker.link.uplinks import UplinkQueue
 from config import Settings
+from contract.topics import TopicScheme
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class MqimBroker(Broker):
 
     def uplink_queue(self) -> UplinkQueue:
         """From now on, uplinks the broker accepts go to this queue for the in-process bridge
-        instead of being broadcast (see broker/uplinks.py)."""
+        instead of being broadcast (see broker/link/uplinks.py)."""
         if self._uplinks is None:
             self._uplinks = UplinkQueue()
         return self._uplinks
@@ -226,9 +226,9 @@ class MqimBroker(Broker):
 
     async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
         """amqtt 0.12.1's `_run_broadcast`, with two changes: the topic is looked up in the
-        indexed table (broker/subscriptions.py) instead of tested against every filter, and one
-        call delivers whatever is queued (up to BROADCAST_DRAIN), where amqtt's loop spends a
-        task and an `asyncio.wait` on every single message."""
+        indexed table (broker/embedded/subscriptions.py) instead of tested against every filter,
+        and one call delivers whatever is queued (up to BROADCAST_DRAIN), where amqtt's loop
+        spends a task and an `asyncio.wait` on every single message."""
         broadcast = await self._broadcast_queue.get()
         for _ in range(BROADCAST_DRAIN):
             await self._deliver(broadcast, running_tasks)
@@ -369,8 +369,8 @@ def broker_config(
         "listeners": listeners,
         "session_expiry_interval": SESSION_EXPIRY_SECONDS,
         "plugins": {
-            "broker.plugins.MqimAuthPlugin": plugin_config,
-            "broker.plugins.MqimAclPlugin": plugin_config,
+            "broker.embedded.plugins.MqimAuthPlugin": plugin_config,
+            "broker.embedded.plugins.MqimAclPlugin": plugin_config,
         },
     }
 

@@ -2,7 +2,7 @@
 
 Two sources give the bridge the same four calls:
 
-- `PahoLink` (broker/paho_link.py): an MQTT subscription to `im/up/+` on an external broker,
+- `PahoLink` (broker/link/paho.py): an MQTT subscription to `im/up/+` on an external broker,
   acked after commit, so a broker that redelivers (Mosquitto) loses nothing on a crash;
 - `UplinkQueue`: the embedded broker hands each uplink it accepted (ACL already checked)
   straight to the bridge in the same process. This skips, per message, amqtt's fan-out scan over

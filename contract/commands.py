@@ -9,19 +9,18 @@ instead of retrying it forever.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
-from models.errors import InvalidParameterError, MqimError, PayloadTooLargeError
-from models.ids import ClientMsgIdField, IdField
-from models.jsonin import decode_json
-from models.message import MessageContent
-from models.validation import describe_validation_error
+from contract.errors import InvalidParameterError, MqimError, PayloadTooLargeError
+from contract.fields import INT_MAX, ClientMsgIdField, IdField
+from contract.jsonin import decode_json
+from contract.validation import describe_validation_error
 
-# Seqs are BIGINT columns.
-SEQ_MAX = 2**63 - 1
 REQ_MAX = 64
+MAX_MENTIONS = 50
+MAX_ATTACHMENTS = 10
 # How far into an unreadable payload to look for its `req`.
 REQ_SCAN_BYTES = 4096
 _REQ_RE = re.compile(rb'"req"\s*:\s*"((?:[^"\\\x00-\x1f]|\\["\\/]){1,%d})"' % REQ_MAX)
@@ -36,6 +35,19 @@ class CommandError(Exception):
         super().__init__(error.msg)
         self.error = error
         self.req = req
+
+
+class MessageContent(BaseModel):
+    """What a client sends as a message, the same over HTTP and MQTT (type-checked only; the
+    models apply the content rules)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    type: StrictStr = Field(default="text", max_length=32)
+    body: StrictStr | None = None
+    reply_to: IdField | None = None
+    # Counts are bounded while parsing too, so a hostile list is refused before it is walked.
+    mentions: list[IdField] = Field(default_factory=list, max_length=MAX_MENTIONS)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 class _Command(BaseModel):
@@ -58,7 +70,7 @@ class TypingCommand(_Command):
 class ReadCommand(_Command):
     op: Literal["read"]
     thread_id: IdField
-    seq: Annotated[StrictInt, Field(ge=0, le=SEQ_MAX)]
+    seq: Annotated[StrictInt, Field(ge=0, le=INT_MAX)]
 
 
 class PresenceCommand(_Command):

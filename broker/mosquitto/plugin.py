@@ -1,9 +1,10 @@
 """The Mosquitto single-node mode: build mqim's Mosquitto plugin, render `mosquitto.conf`, run it.
 
 `broker/mosquitto/mqim_auth.c` is a Mosquitto 2.0 plugin (API v5) that does what the embedded
-broker's plugins do (`broker/plugins.py`): JWT logins, the topic ACL of `broker/acl.py`, checked
-on every delivery. It keeps thread memberships, ended sessions, bans and extra rules in memory;
-`broker/mosquitto_control.py` sends them. This module compiles the plugin with the system C
+broker's plugins do (`broker/embedded/plugins.py`): JWT logins, the topic ACL of
+`broker/acl.py`, checked on every delivery. It keeps thread memberships, ended sessions, bans
+and extra rules in memory;
+`broker/mosquitto/control.py` sends them. This module compiles the plugin with the system C
 compiler, rewrites the repository's `mosquitto.conf` for a concrete deployment (ports, paths,
 plugin options), and can run a Mosquitto process for tests and benchmarks. It does not install
 Mosquitto or supervise it in production (use the distribution's service for that).
@@ -23,9 +24,9 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from broker.errors import BrokerError
-from broker.topics import is_topic_safe
+from contract.topics import is_topic_safe
 
-PLUGIN_SOURCE = Path(__file__).parent / "mosquitto" / "mqim_auth.c"
+PLUGIN_SOURCE = Path(__file__).parent / "mqim_auth.c"
 PLUGIN_NAME = "mqim_auth.so"
 
 # Debian/Ubuntu packages that provide what the build needs.

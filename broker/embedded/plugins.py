@@ -20,8 +20,8 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from broker.acl import Access, Directory, check_topic_access
-from broker.publisher import encode_event
-from broker.topics import TopicScheme
+from broker.link.publisher import encode_event
+from contract.topics import TopicScheme
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from models.errors import InvalidParameterError
+from contract.errors import InvalidParameterError
 
 T = TypeVar("T", bound=BaseModel)
 

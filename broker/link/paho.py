@@ -24,9 +24,9 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker.client import ServiceEndpoint
 from broker.errors import BrokerUnavailableError
-from broker.publisher import Event, encode_event
+from broker.link.client import ServiceEndpoint
+from broker.link.publisher import Event, encode_event
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from models.errors import InvalidParameterError
+from contract.errors import InvalidParameterError
 
 # Deeper than any command or body we accept needs (attachments and profile extras included).
 MAX_DEPTH = 32
