@@ -10,6 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
+from actions.context import Context
 from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
 from api.mailer import build_mailer
 from api.routes import (
@@ -59,9 +60,9 @@ def create_app(
                 events = await stack.enter_async_context(
                     ServicePublisher(lambda: service_client(settings, client_id))
                 )
-            state = ApiState(settings, events, access, TopicScheme(settings.topic_prefix),
-                             directory, build_mailer(settings),
-                             RateLimits.from_settings(settings) if limits is None else limits)
+            ctx = Context(settings, events, access, TopicScheme(settings.topic_prefix),
+                          RateLimits.from_settings(settings) if limits is None else limits)
+            state = ApiState(ctx, directory, build_mailer(settings))
             yield {"api": state}
 
     return Starlette(

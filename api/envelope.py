@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,7 +42,10 @@ _HTTP_CODES = {404: (1005, "not_found"), 405: (1001, "method_not_allowed")}
 
 
 def ok(data: Any = None, status: int = 200) -> JSONResponse:
-    return JSONResponse({"code": 0, "msg": "ok", "data": data}, status_code=status)
+    """The success envelope around `data`: contract shapes (pydantic models, lists of them) are
+    serialised as the contract says, aliases included."""
+    return JSONResponse({"code": 0, "msg": "ok", "data": to_jsonable_python(data, by_alias=True)},
+                        status_code=status)
 
 
 def error_response(status: int, number: int, error: str, msg: str,

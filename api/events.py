@@ -7,11 +7,20 @@ it is logged, not returned as an error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from actions.timeline import entry_event
 from api.state import ApiState
 from broker.errors import BrokerError
+from broker.link.publisher import Event
+from contract.events import (
+    KickedEvent,
+    ThreadAddedEvent,
+    ThreadBrief,
+    ThreadRemovedEvent,
+    UserUpdatedEvent,
+)
+from contract.http import UserProfile, UserSelf
 from models.clock import utcnow
 from models.membership import MembershipChange
 from models.thread import member_ids
@@ -20,11 +29,8 @@ from models.user import User
 logger = logging.getLogger(__name__)
 
 
-async def announce(state: ApiState, events: list[tuple[str, Mapping[str, Any]]]) -> None:
-    try:
-        await state.publisher.publish_all(events)
-    except BrokerError as exc:
-        logger.warning("committed, but could not publish %d event(s): %s", len(events), exc)
+async def announce(state: ApiState, events: list[Event]) -> None:
+    await state.ctx.publish(events)
 
 
 async def announce_session_end(state: ApiState, user_id: str, session_id: str) -> None:
@@ -47,7 +53,8 @@ async def kick(state: ApiState, user_id: str, session_ids: Sequence[str], reason
         return
     topic = state.scheme.user(user_id)
     await announce(state, [
-        (topic, {"type": "kicked", "session_id": sid, "reason": reason}) for sid in session_ids
+        (topic, KickedEvent(type="kicked", session_id=sid, reason=reason))
+        for sid in session_ids
     ])
     for sid in session_ids:
         await announce_session_end(state, user_id, sid)
@@ -58,10 +65,10 @@ async def announce_user_updated(
 ) -> None:
     """`user_updated` to the user's own devices (with their own view: email, phone) and to each
     of `friend_ids` (with the public profile)."""
-    events: list[tuple[str, Mapping[str, Any]]] = [
-        (state.scheme.user(user.id), {"type": "user_updated", "user": user.public()})
-    ]
-    public = {"type": "user_updated", "user": user.profile()}
+    events: list[Event] = [(state.scheme.user(user.id), UserUpdatedEvent(
+        type="user_updated", user=UserSelf.model_validate(user.public())))]
+    public = UserUpdatedEvent(type="user_updated",
+                              user=UserProfile.model_validate(user.profile()))
     events += [(state.scheme.user(fid), public) for fid in friend_ids]
     await announce(state, events)
 
@@ -75,19 +82,20 @@ async def announce_membership(state: ApiState, change: MembershipChange, actor_i
     except BrokerError as exc:  # `mqim acl sync` repairs it
         logger.error("membership of %s changed, but the broker was not told: %s", thread_id, exc)
     scheme = state.scheme
-    events: list[tuple[str, Mapping[str, Any]]] = []
+    events: list[Event] = []
     if change.entry is not None:
-        events.append((scheme.thread(thread_id), change.entry.to_event()))
+        events.append((scheme.thread(thread_id), entry_event(change.entry)))
     if change.added:
-        summary = {"thread_id": thread_id, "type": change.thread.kind.value,
-                   "name": change.thread.name, "participant_ids": members}
+        summary = ThreadBrief(thread_id=thread_id, type=change.thread.kind.value,
+                              name=change.thread.name, participant_ids=members)
         events += [
-            (scheme.user(uid), {"type": "thread_added", "thread_id": thread_id, "by": actor_id,
-                                "thread": summary})
+            (scheme.user(uid), ThreadAddedEvent(type="thread_added", thread_id=thread_id,
+                                                by=actor_id, thread=summary))
             for uid in change.added
         ]
     events += [
-        (scheme.user(uid), {"type": "thread_removed", "thread_id": thread_id, "by": actor_id})
+        (scheme.user(uid), ThreadRemovedEvent(type="thread_removed", thread_id=thread_id,
+                                              by=actor_id))
         for uid in change.removed
     ]
     await announce(state, events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from actions.context import Context
 from api.mailer import Mailer
 from broker.acl import AccessSync, Directory
 from broker.link.publisher import EventPublisher
@@ -14,13 +15,29 @@ from models.ratelimit import RateLimits
 
 @dataclass(frozen=True)
 class ApiState:
-    settings: Settings
-    publisher: EventPublisher
-    access: AccessSync
-    scheme: TopicScheme
+    # What the use cases in actions/ are called with.
+    ctx: Context
     # Answers the broker auth hooks (credentials, membership).
     directory: Directory
     # Sends verification codes (SMTP, or the log in development).
     mailer: Mailer
-    # Abuse limits: logins, registrations, verification codes (models/ratelimit.py).
-    limits: RateLimits
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def publisher(self) -> EventPublisher:
+        return self.ctx.publisher
+
+    @property
+    def access(self) -> AccessSync:
+        return self.ctx.access
+
+    @property
+    def scheme(self) -> TopicScheme:
+        return self.ctx.topics
+
+    @property
+    def limits(self) -> RateLimits:
+        return self.ctx.limits

@@ -16,8 +16,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bridge.handlers import BatchHandler, DatabaseUnavailableError, Uplink
+from actions.context import Context
+from bridge.batch import BatchHandler, DatabaseUnavailableError, Uplink
 from bridge.metrics import BATCH_SECONDS, BATCH_SIZE, UPLINKS
+from broker.acl import AccessSync
 from broker.errors import BrokerError
 from broker.link.client import service_endpoint
 from broker.link.paho import PahoLink
@@ -36,6 +38,7 @@ SHARE_GROUP = "mqim-bridge"
 async def run_bridge(
     settings: Settings,
     *,
+    access: AccessSync,
     client_id: str = "mqim-bridge:bridge",
     on_ready: Callable[[], Awaitable[None]] | None = None,
     publisher: EventPublisher | None = None,
@@ -49,12 +52,16 @@ async def run_bridge(
     embedded amqtt broker has no shared subscriptions, so it gets exactly one bridge.
     `on_ready()` runs after every (re)connect and subscribe (uplinks queue meanwhile).
     `limits` counts sends per user; pass the API's in one process, so MQTT and HTTP share it.
+    `access` is told of the access changes that ops make (as the API's is).
     Events go out on the bridge's own connection unless a `publisher` is given (the embedded
     broker's in-process queue, in `mqim serve`); with `uplinks` (and a `publisher`) the bridge
     makes no connection at all.
     """
     scheme = TopicScheme(settings.topic_prefix)
     limits = RateLimits.from_settings(settings) if limits is None else limits
+
+    def context(events: EventPublisher) -> Context:
+        return Context(settings, events, access, scheme, limits)
     if uplinks is not None:
         if publisher is None:
             raise ValueError("an in-process uplink source needs an in-process publisher")
@@ -62,7 +69,7 @@ async def run_bridge(
                     scheme.uplink_filter())
         if on_ready is not None:
             await on_ready()
-        await _consume_in_process(uplinks, settings, scheme, publisher, limits)
+        await _consume_in_process(uplinks, context(publisher))
         return
     subscription = scheme.uplink_filter(None if settings.embedded_broker else SHARE_GROUP)
     backoff = BACKOFF_MIN
@@ -76,7 +83,7 @@ async def run_bridge(
                 backoff = BACKOFF_MIN
                 if on_ready is not None:
                     await on_ready()
-                await _consume(link, settings, scheme, publisher or link, limits)
+                await _consume(link, context(publisher or link))
         except BrokerError as exc:
             logger.warning("bridge lost the broker (%s); reconnecting in %.1fs", exc, backoff)
         except Exception:  # e.g. the database is down: un-acked uplinks return
@@ -85,34 +92,26 @@ async def run_bridge(
         backoff = min(backoff * 2, BACKOFF_MAX)
 
 
-async def _consume_in_process(
-    uplinks: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher,
-    limits: RateLimits,
-) -> None:
+async def _consume_in_process(uplinks: UplinkSource, ctx: Context) -> None:
     """As _consume; a batch cannot be redelivered by the source, so a fault outside the handler
     (a bug) is logged (its senders get no ack and retry) and the bridge goes on."""
     while True:
         try:
-            await _consume(uplinks, settings, scheme, publisher, limits)
+            await _consume(uplinks, ctx)
         except Exception:
             logger.exception("bridge batch failed; its senders will retry; resuming in %.1fs",
                              BACKOFF_MIN)
             await asyncio.sleep(BACKOFF_MIN)
 
 
-async def _consume(
-    link: UplinkSource, settings: Settings, scheme: TopicScheme, publisher: EventPublisher,
-    limits: RateLimits,
-) -> None:
-    handler = BatchHandler(
-        publisher, scheme, limits, max_payload_bytes=settings.max_payload_bytes,
-        max_body_chars=settings.max_body_chars,
-    )
-    convert = _to_uplink(scheme)
+async def _consume(link: UplinkSource, ctx: Context) -> None:
+    handler = BatchHandler(ctx)
+    convert = _to_uplink(ctx.topics)
+    batch_size = ctx.settings.bridge_batch_size
     while True:
         # Group commit: the next message, plus whatever queued while the last batch was stored.
         batch = [await link.next_message()]
-        batch += link.take_ready(settings.bridge_batch_size - 1)
+        batch += link.take_ready(batch_size - 1)
         UPLINKS.inc(len(batch))
         BATCH_SIZE.observe(len(batch))
         with BATCH_SECONDS.time():

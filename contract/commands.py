@@ -22,7 +22,8 @@ REQ_MAX = 64
 MAX_MENTIONS = 50
 MAX_ATTACHMENTS = 10
 # How far into an unreadable payload to look for its `req`.
-REQ_SCAN_BYTES = 4096
+# Every payload within the default size cap, and the start of a larger one: a linear scan.
+REQ_SCAN_BYTES = 64 * 1024
 _REQ_RE = re.compile(rb'"req"\s*:\s*"((?:[^"\\\x00-\x1f]|\\["\\/]){1,%d})"' % REQ_MAX)
 
 SUPPORTED_OPS = ("send", "typing", "read", "presence")

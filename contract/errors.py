@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from contract.events import ErrorEvent
+
 
 class ErrorCode(StrEnum):
     INVALID_PARAMETER = "invalid_parameter"
@@ -247,3 +249,11 @@ class ClientMsgIdConflictError(ConflictError):
 
     code = ErrorCode.CLIENT_MSG_ID_CONFLICT
     number = 4002
+
+
+def error_event(error: MqimError, req: str | None) -> ErrorEvent:
+    """The `error` event that answers an uplink command (the one builder of it in Python; the
+    Mosquitto plugin's C twin is held to the same shape by the contract tests)."""
+    retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+    return ErrorEvent(type="error", req=req, code=error.number, error=error.code.value,
+                      msg=error.msg, retry_after=retry_after)

@@ -47,6 +47,12 @@ from contract.errors import (
     RequestExistsError,
     UserNotFoundError,
 )
+from contract.events import (
+    FriendRemovedEvent,
+    FriendRequestAcceptedEvent,
+    FriendRequestEvent,
+    FriendRequestRejectedEvent,
+)
 from models.clock import epoch_ms, utcnow
 from models.user import TEXT_CONTROLS, User, check_id_ref, check_text
 
@@ -406,32 +412,35 @@ def request_info(request: FriendRequest) -> dict[str, Any]:
 # --- events on im/u/{user} (published by the adapters after commit) ---------------------------
 
 
-def request_event(request: FriendRequest) -> dict[str, Any]:
+def request_event(request: FriendRequest) -> FriendRequestEvent:
     """To the recipient of a new pending request."""
-    return {"type": "friend_request", "request_id": request.id,
-            "from": user_summary(request.from_user), "message": request.message,
-            "created_at": epoch_ms(request.created_at)}
+    return FriendRequestEvent.model_validate({
+        "type": "friend_request", "request_id": request.id,
+        "from": user_summary(request.from_user), "message": request.message,
+        "created_at": epoch_ms(request.created_at)})
 
 
 def _decided_ms(request: FriendRequest) -> int:
     return epoch_ms(request.decided_at or utcnow())
 
 
-def accepted_event(request: FriendRequest) -> dict[str, Any]:
+def accepted_event(request: FriendRequest) -> FriendRequestAcceptedEvent:
     """To the sender of a request that was accepted (`user`: who accepted)."""
-    return {"type": "friend_request_accepted", "request_id": request.id,
-            "user": user_summary(request.to_user), "decided_at": _decided_ms(request)}
+    return FriendRequestAcceptedEvent.model_validate({
+        "type": "friend_request_accepted", "request_id": request.id,
+        "user": user_summary(request.to_user), "decided_at": _decided_ms(request)})
 
 
-def rejected_event(request: FriendRequest) -> dict[str, Any]:
+def rejected_event(request: FriendRequest) -> FriendRequestRejectedEvent:
     """To the sender of a request that its recipient rejected."""
-    return {"type": "friend_request_rejected", "request_id": request.id,
-            "user_id": request.to_user_id, "decided_at": _decided_ms(request)}
+    return FriendRequestRejectedEvent(
+        type="friend_request_rejected", request_id=request.id, user_id=request.to_user_id,
+        decided_at=_decided_ms(request))
 
 
-def removed_event(by_id: str) -> dict[str, Any]:
+def removed_event(by_id: str) -> FriendRemovedEvent:
     """To the friend that `by_id` removed."""
-    return {"type": "friend_removed", "user_id": by_id}
+    return FriendRemovedEvent(type="friend_removed", user_id=by_id)
 
 
 # --- blocks ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from contract.errors import (
     ThreadNotFoundError,
 )
 from contract.fields import CLIENT_MSG_ID_MAX
-from models.clock import epoch_ms, utcnow
+from models.clock import utcnow
 from models.ids import new_message_id
 from models.thread import Thread, check_member
 from models.user import User
@@ -71,35 +71,6 @@ class Message(Model):
     class Meta:
         table = "message"
         unique_together = (("thread", "seq"), ("sender", "client_msg_id"))
-
-    def to_event(self) -> dict[str, Any]:
-        """The wire shape shared by MQTT events and HTTP history (README, "Events")."""
-        base: dict[str, Any] = {
-            "thread_id": self.thread_id,
-            "seq": self.seq,
-            "message_id": self.id,
-            "created_at": epoch_ms(self.created_at),
-        }
-        if self.kind == EntryKind.EVENT:
-            return {
-                "type": "event",
-                **base,
-                "author": self.sender_id,
-                "logMessageType": self.type,
-                "logMessageData": self.data or {},
-                "logMessageBody": self.body or "",
-            }
-        return {
-            "type": "message_reply" if self.reply_to else "message",
-            **base,
-            "sender_id": self.sender_id,
-            "client_msg_id": self.client_msg_id,
-            "msg_type": self.type,
-            "body": self.body,
-            "reply_to": self.reply_to,
-            "mentions": self.mentions or [],
-            "attachments": self.attachments or [],
-        }
 
 
 @dataclass(frozen=True)

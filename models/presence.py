@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from contract.errors import ForbiddenError, InvalidParameterError
-from models.clock import epoch_ms, utcnow
+from models.clock import utcnow
 from models.friend import Friendship
 from models.thread import Member
 
@@ -42,11 +41,6 @@ class PresenceState:
     last_seen_at: datetime | None
     changed: bool = False
 
-    def event(self) -> dict[str, Any]:
-        """The `presence` event (DESIGN.md s.3): never persisted, never retained."""
-        seen = epoch_ms(self.last_seen_at) if self.last_seen_at else None
-        return {"type": "presence", "user_id": self.user_id, "status": self.status.value,
-                "last_seen_at": seen}
 
 
 async def set_presence(user_id: str, status: str) -> PresenceState:

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from tortoise.functions import Count
 
-from models.clock import epoch_ms, utcnow
+from models.clock import utcnow
 from models.message import EntryKind, Message, last_entries
 from models.thread import Member, Thread, check_member, get_membership
 
@@ -25,15 +25,6 @@ class ReadMark:
     advanced: bool
     at: datetime = field(default_factory=utcnow)
 
-    def receipt_event(self) -> dict[str, Any]:
-        """`read_receipt` for the thread's members."""
-        return {"type": "read_receipt", "thread_id": self.thread_id, "reader": self.user_id,
-                "seq": self.read_seq, "time": epoch_ms(self.at)}
-
-    def sync_event(self) -> dict[str, Any]:
-        """`read` for the reader's other devices."""
-        return {"type": "read", "thread_id": self.thread_id, "seq": self.read_seq,
-                "time": epoch_ms(self.at)}
 
 
 async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
@@ -75,19 +66,20 @@ async def _memberships(user_id: str) -> list[Member]:
     )
 
 
-async def sync_state(user_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Counts:
+    thread_id: str
+    max_seq: int
+    read_seq: int
+    unread: int
+
+
+async def sync_state(user_id: str) -> list[Counts]:
     """Per thread: max_seq, read_seq and unread, newest activity first."""
     members = await _memberships(user_id)
     unread = await _unread_counts(user_id, members)
-    return [
-        {
-            "thread_id": m.thread_id,
-            "max_seq": m.thread.last_seq,
-            "read_seq": m.read_seq,
-            "unread": unread[m.thread_id],
-        }
-        for m in members
-    ]
+    return [Counts(m.thread_id, m.thread.last_seq, m.read_seq, unread[m.thread_id])
+            for m in members]
 
 
 async def list_threads(user_id: str) -> list[dict[str, Any]]:
@@ -108,7 +100,7 @@ async def list_threads(user_id: str) -> list[dict[str, Any]]:
                 "max_seq": thread.last_seq,
                 "read_seq": m.read_seq,
                 "unread": unread[thread.id],
-                "last_message": entry.to_event() if entry else None,
+                "last_message": entry,
                 "last_activity_at": thread.last_activity_at.isoformat(),
             }
         )

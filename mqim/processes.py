@@ -161,8 +161,11 @@ async def run_api(settings: Settings) -> None:
 
 
 async def run_bridge_worker(settings: Settings, worker: str) -> None:
-    async with open_database(settings):
-        await run_bridge(settings, client_id=f"{settings.bridge_username}:bridge-{worker}",
+    async with open_database(settings), access_sync(
+        settings, ModelDirectory(settings.jwt_secret, cache=False)
+    ) as access:
+        await run_bridge(settings, access=access,
+                         client_id=f"{settings.bridge_username}:bridge-{worker}",
                          on_ready=bridge_sync(settings))
 
 

@@ -84,8 +84,8 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         # One budget per user for sends over MQTT and HTTP alike.
         limits = RateLimits.from_settings(settings)
         bridge = asyncio.create_task(
-            run_bridge(settings, on_ready=bridge_ready, publisher=publisher, uplinks=uplinks,
-                       limits=limits),
+            run_bridge(settings, access=access, on_ready=bridge_ready, publisher=publisher,
+                       uplinks=uplinks, limits=limits),
             name="bridge")
         await stack.enter_async_context(_background("bridge", bridge))
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):

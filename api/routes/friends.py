@@ -8,9 +8,6 @@ removed friend. Blocking publishes nothing: the blocked user is not told.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -20,6 +17,7 @@ from api.envelope import ok
 from api.events import announce
 from api.routes import friendgroups
 from api.schemas import FriendRequestBody, UserRefBody, parse_body
+from broker.link.publisher import Event
 from models.friend import (
     accept_friend_request,
     accepted_event,
@@ -46,7 +44,7 @@ async def send_request(request: Request) -> JSONResponse:
     state = state_of(request)
     outcome = await send_friend_request(caller.user_id, body.user_id, body.message)
     sent = outcome.request
-    events: list[tuple[str, Mapping[str, Any]]] = []
+    events: list[Event] = []
     if outcome.accepted is None:
         events.append((state.scheme.user(sent.to_user_id), request_event(sent)))
     else:  # it answered their pending request: tell them it was accepted

@@ -1,4 +1,5 @@
-"""History, sending over HTTP (the same append and events as MQTT), read marks and sync."""
+"""History, sending, read marks and sync: parse -> the same use cases as the MQTT ops ->
+serialise."""
 
 from __future__ import annotations
 
@@ -8,19 +9,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from actions import messaging, reading
 from api.auth import authenticate, state_of
 from api.envelope import ok
-from api.events import announce
 from api.schemas import ReadBody, SendBody, parse_body, query_int
-from contract.errors import MqimError
-from models.append import append_messages
-from models.message import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, draft_of, get_history
-from models.readstate import mark_read, sync_state
+from models.message import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, draft_of
 
 
 async def history(request: Request) -> JSONResponse:
     caller = await authenticate(request)
-    entries = await get_history(
+    entries = await messaging.history(
         caller.user_id,
         request.path_params["thread_id"],
         after_seq=query_int(request, "after_seq"),
@@ -28,46 +26,28 @@ async def history(request: Request) -> JSONResponse:
         limit=query_int(request, "limit", default=HISTORY_LIMIT_DEFAULT, minimum=1,
                         maximum=HISTORY_LIMIT_MAX) or HISTORY_LIMIT_DEFAULT,
     )
-    return ok([e.to_event() for e in entries])
+    return ok(entries)
 
 
 async def send(request: Request) -> JSONResponse:
     caller = await authenticate(request)
     body = await parse_body(request, SendBody)
-    state = state_of(request)
-    await state.limits.hit_send(caller.user_id)
-    thread_id = request.path_params["thread_id"]
-    draft = draft_of(body,
-        caller.user_id, thread_id, body.client_msg_id or f"http-{secrets.token_hex(8)}"
-    )
-    [result] = await append_messages([draft], max_body_chars=state.settings.max_body_chars)
-    if isinstance(result, MqimError):
-        raise result
-    entry = result.entry
-    # Also on a duplicate: the first attempt may have committed without publishing. Always on
-    # the entry's own thread (a reuse in another thread is refused by append_messages).
-    await announce(state, [(state.scheme.thread(entry.thread_id), entry.to_event())])
-    data = {"message_id": entry.id, "seq": entry.seq, "thread_id": entry.thread_id,
-            "client_msg_id": entry.client_msg_id, "duplicate": result.duplicate}
-    return ok(data, status=200 if result.duplicate else 201)
+    draft = draft_of(body, caller.user_id, request.path_params["thread_id"],
+                     body.client_msg_id or f"http-{secrets.token_hex(8)}")
+    result = await messaging.send_message(state_of(request).ctx, draft)
+    return ok(result, status=200 if result.duplicate else 201)
 
 
 async def read(request: Request) -> JSONResponse:
     caller = await authenticate(request)
     body = await parse_body(request, ReadBody)
-    state = state_of(request)
-    mark = await mark_read(caller.user_id, request.path_params["thread_id"], body.seq)
-    if mark.advanced:
-        await announce(state, [
-            (state.scheme.thread(mark.thread_id), mark.receipt_event()),
-            (state.scheme.user(caller.user_id), mark.sync_event()),
-        ])
-    return ok({"thread_id": mark.thread_id, "read_seq": mark.read_seq})
+    return ok(await reading.mark_read(state_of(request).ctx, caller.user_id,
+                                      request.path_params["thread_id"], body.seq))
 
 
 async def sync(request: Request) -> JSONResponse:
     caller = await authenticate(request)
-    return ok(await sync_state(caller.user_id))
+    return ok(await reading.thread_counts(caller.user_id))
 
 
 routes = [

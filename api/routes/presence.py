@@ -6,20 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from actions.presence import presence_of
 from api.auth import authenticate
 from api.envelope import ok
-from models.presence import get_presence
-from models.user import get_user
 
 
 async def show(request: Request) -> JSONResponse:
     caller = await authenticate(request)
-    user_id = request.path_params["user_id"]
-    _ = await get_user(user_id)
-    state = await get_presence(caller.user_id, user_id)
-    event = state.event()
-    return ok({"user_id": user_id, "status": event["status"],
-               "last_seen_at": event["last_seen_at"]})
+    return ok(await presence_of(caller.user_id, request.path_params["user_id"]))
 
 
 routes = [Route("/api/users/{user_id:id}/presence", show, methods=["GET"])]

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from actions.timeline import entry_event
 from api.auth import authenticate, state_of
 from api.envelope import ok
 from api.events import announce_membership
@@ -26,7 +27,9 @@ async def create(request: Request) -> JSONResponse:
 
 async def index(request: Request) -> JSONResponse:
     caller = await authenticate(request)
-    return ok(await list_threads(caller.user_id))
+    threads = await list_threads(caller.user_id)
+    return ok([{**t, "last_message": t["last_message"] and entry_event(t["last_message"])}
+               for t in threads])
 
 
 async def show(request: Request) -> JSONResponse:

@@ -21,6 +21,7 @@ from amqtt.session import Session
 
 from broker.acl import Access, Directory, check_topic_access
 from broker.link.publisher import encode_event
+from contract.errors import ForbiddenError, error_event
 from contract.topics import TopicScheme
 
 logger = logging.getLogger(__name__)
@@ -157,12 +158,8 @@ class MqimAclPlugin(BaseTopicPlugin):
 
     async def _report_denied_publish(self, username: str, topic: str, scheme: TopicScheme) -> None:
         logger.info("refused publish of %r on %r", username, topic)
-        event = {
-            "type": "error",
-            "req": None,
-            "code": 1004,
-            "error": "forbidden",
-            "msg": f"you may not publish on {topic}; publish commands on {scheme.uplink(username)}",
-        }
+        event = error_event(ForbiddenError(
+            f"you may not publish on {topic}; publish commands on {scheme.uplink(username)}"),
+            None)
         context: BrokerContext = self.context  # type: ignore[assignment]  # broker-side plugin
         await context.broadcast_message(scheme.user(username), encode_event(event), qos=1)

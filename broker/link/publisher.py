@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import aiomqtt
 
 from broker.errors import BrokerUnavailableError
+from contract.events import WireEvent, encode
 
 logger = logging.getLogger(__name__)
 
 
-def encode_event(event: Mapping[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-Event = tuple[str, Mapping[str, Any]]
+# A topic and the typed event to publish on it.
+Event = tuple[str, WireEvent]
+encode_event = encode
 
 # aiomqtt warns past 10 publishes in flight; 10 keeps the pipe full without the noise.
 PUBLISH_WINDOW = 10
@@ -70,7 +68,7 @@ class ServicePublisher:
             chunk = events[begin:begin + PUBLISH_WINDOW]
             await asyncio.gather(*(self._publish(t, e, qos) for t, e in chunk))
 
-    async def _publish(self, topic: str, event: Mapping[str, Any], qos: int) -> None:
+    async def _publish(self, topic: str, event: WireEvent, qos: int) -> None:
         payload = encode_event(event)
         for attempt in (1, 2):
             client = self._client

@@ -169,10 +169,12 @@ async def test_admin_rules_apply_to_the_broker_at_once(
     topic = f"devices/{device.user_id}/temp"
     async with mqtt_session(server.settings, monitor) as m:
         assert granted(await m.subscribe("devices/+/temp", qos=1)) == [DENIED]
+        rule_ids = []
         for body in ({"topic": "devices/%u/#", "access": "write"},
                      {"topic": "devices/+/temp", "access": "read", "user_id": monitor.user_id}):
             response = await http.post("/api/admin/acl/rules", headers=admin.auth, json=body)
             assert response.status_code == 201, response.text
+            rule_ids.append(response.json()["data"]["id"])
         assert granted(await m.subscribe("devices/+/temp", qos=1)) == [1]
         async with mqtt_session(server.settings, other) as o:
             await o.subscribe(f"{server.settings.topic_prefix}/u/{other.user_id}", qos=1)
@@ -184,3 +186,6 @@ async def test_admin_rules_apply_to_the_broker_at_once(
         async with asyncio.timeout(5):
             message = await anext(aiter(m.messages))
     assert (message.topic.value, message.payload) == (topic, b"21.5")
+    for rule_id in rule_ids:  # the rule for everyone would show in other tests' ACL views
+        deleted = await http.delete(f"/api/admin/acl/rules/{rule_id}", headers=admin.auth)
+        assert deleted.is_success, deleted.text

@@ -80,7 +80,7 @@ def test_oversized_payload_names_its_req() -> None:
         (b'{"op": "send", "req" : "r-1",', "r-1"),
         (b'{"req": 5, "op": "send",', None),
         (b'{"req": "' + b"r" * 65 + b'", ', None),  # longer than a req may be
-        (b" " * 5000 + b'{"req": "late"', None),  # beyond the bounded scan
+        (b" " * 70_000 + b'{"req": "late"', None),  # beyond the bounded scan
     ],
 )
 def test_req_is_found_in_unparseable_payloads(payload: bytes, req: str | None) -> None:

@@ -1,0 +1,75 @@
+"""What every use case gets besides its arguments: settings, the publisher, the broker's access
+sync, the topic scheme and the abuse limits. Built once per process by the entry point and
+passed in (never looked up), so the same action runs under HTTP, the bridge or a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from broker.acl import AccessSync
+from broker.errors import BrokerError
+from broker.link.publisher import Event, EventPublisher
+from config import Settings
+from contract.topics import TopicScheme
+from models.ratelimit import RateLimits
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    publisher: EventPublisher
+    access: AccessSync
+    topics: TopicScheme
+    limits: RateLimits
+
+    async def publish(self, events: Sequence[Event], *, qos: int = 1) -> None:
+        """Publish after commit. A broker failure never undoes the commit (the change is stored
+        and clients catch up by seq), so it is logged here, not raised."""
+        if not events:
+            return
+        try:
+            await self.publisher.publish_all(events, qos=qos)
+        except BrokerError as exc:
+            logger.warning("committed, but could not publish %d event(s): %s", len(events), exc)
+
+    def publishing_to(self, publisher: EventPublisher) -> Context:
+        """The same context with another publisher (the bridge's per-batch outbox)."""
+        return dataclasses.replace(self, publisher=publisher)
+
+
+class Outbox:
+    """An EventPublisher that keeps what it is given, in order, until `flush`: the bridge sends
+    a whole batch's events and answers in one sequence, events before the acks that follow
+    them, and fails the batch (un-acked, redelivered) if the broker is lost meanwhile."""
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[int, list[Event]]] = []
+
+    async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
+        if self._queued and self._queued[-1][0] == qos:
+            self._queued[-1][1].extend(events)
+        else:
+            self._queued.append((qos, list(events)))
+
+    def add(self, event: Event) -> None:
+        """Queue one QoS 1 event without awaiting (the bridge's acks and errors)."""
+        if self._queued and self._queued[-1][0] == 1:
+            self._queued[-1][1].append(event)
+        else:
+            self._queued.append((1, [event]))
+
+    async def flush(self, publisher: EventPublisher) -> None:
+        """Everything queued, ephemeral (QoS 0) events first, then the rest in order."""
+        queued, self._queued = self._queued, []
+        ephemeral = [e for qos, events in queued if qos == 0 for e in events]
+        lasting = [e for qos, events in queued if qos != 0 for e in events]
+        if ephemeral:
+            await publisher.publish_all(ephemeral, qos=0)
+        if lasting:
+            await publisher.publish_all(lasting)

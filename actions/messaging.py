@@ -1,0 +1,66 @@
+"""Sending messages and reading history: the one code path behind `POST …/messages` and the
+`send` op, and behind `GET …/messages`.
+
+    send_messages(ctx, drafts) -> one SendResult or MqimError per draft
+
+A batch is stored in one atomic write (models/append.py); its thread events are published after
+that commit, in seq order. A retry (same sender and client_msg_id, same thread) is answered with
+the first result and its event is published again, because the first attempt may have committed
+and died before publishing; receivers deduplicate by (thread_id, seq).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from actions.context import Context
+from actions.timeline import entry_event
+from contract.errors import MqimError, RateLimitedError
+from contract.events import MessageEvent, ThreadLogEvent
+from contract.http import SendResult
+from models.append import append_messages
+from models.message import Appended, Draft, get_history
+
+SendOutcome = SendResult | MqimError
+
+
+async def send_messages(ctx: Context, drafts: Sequence[Draft]) -> list[SendOutcome]:
+    """Store the drafts that are within their sender's rate limit; publish after commit."""
+    outcomes: list[SendOutcome | None] = [None] * len(drafts)
+    allowed: list[int] = []
+    for index, draft in enumerate(drafts):
+        try:
+            await ctx.limits.hit_send(draft.sender_id)
+        except RateLimitedError as exc:
+            outcomes[index] = exc
+        else:
+            allowed.append(index)
+    results = await append_messages([drafts[i] for i in allowed],
+                                    max_body_chars=ctx.settings.max_body_chars)
+    entries = {r.entry.id: r.entry for r in results if isinstance(r, Appended)}
+    await ctx.publish([
+        (ctx.topics.thread(e.thread_id), entry_event(e))
+        for e in sorted(entries.values(), key=lambda e: (e.thread_id, e.seq))
+    ])
+    for index, result in zip(allowed, results, strict=True):
+        outcomes[index] = result if isinstance(result, MqimError) else SendResult(
+            message_id=result.entry.id, seq=result.entry.seq, thread_id=result.entry.thread_id,
+            client_msg_id=result.entry.client_msg_id, duplicate=result.duplicate)
+    return [o for o in outcomes if o is not None]
+
+
+async def send_message(ctx: Context, draft: Draft) -> SendResult:
+    """One send (HTTP); raises the MqimError that refused it."""
+    [outcome] = await send_messages(ctx, [draft])
+    if isinstance(outcome, MqimError):
+        raise outcome
+    return outcome
+
+
+async def history(
+    user_id: str, thread_id: str, *, after_seq: int | None, before_seq: int | None, limit: int,
+) -> list[MessageEvent | ThreadLogEvent]:
+    """A member's view of a thread's timeline, oldest first (see models.message.get_history)."""
+    entries = await get_history(user_id, thread_id, after_seq=after_seq, before_seq=before_seq,
+                                limit=limit)
+    return [entry_event(e) for e in entries]

@@ -1,0 +1,193 @@
+"""Every downlink event mqim publishes, one model each, as a union discriminated by `type`.
+
+Thread events go out on `{prefix}/t/{thread}`, personal events on `{prefix}/u/{user}` (see
+docs/mqtt.md). Timeline entries (`message`, `message_reply`, `event`) are also what history
+returns over HTTP, so a client parses one shape whichever way an entry reached it. Models are
+frozen and refuse unknown fields: a test validates every event the end-to-end suite receives
+against `DownlinkEvent`, so the wire cannot drift from this module.
+
+Times are epoch milliseconds. `encode` is the one way an event becomes bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from contract.http import PresenceResult, ReadResult, SendResult, UserProfile, UserSelf
+
+
+class WireEvent(BaseModel):
+    """Base of every downlink event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class _Entry(WireEvent):
+    """What every timeline entry carries: its place in the thread."""
+
+    thread_id: str
+    seq: int
+    message_id: str
+    created_at: int
+
+
+class MessageEvent(_Entry):
+    """A message (`message_reply` when it replies to another), on the thread topic."""
+
+    type: Literal["message", "message_reply"]
+    sender_id: str | None
+    client_msg_id: str | None
+    msg_type: str
+    body: str | None
+    reply_to: str | None
+    mentions: list[str]
+    attachments: list[dict[str, Any]]
+
+
+class ThreadLogEvent(_Entry):
+    """A change to the thread itself (members joined or left, renamed, ...), with its seq."""
+
+    type: Literal["event"]
+    author: str | None
+    logMessageType: str  # noqa: N815  # the seed documents' field names, kept on the wire
+    logMessageData: dict[str, Any]  # noqa: N815
+    logMessageBody: str  # noqa: N815
+
+
+class TypingEvent(WireEvent):
+    type: Literal["typ"]
+    thread_id: str
+    from_: str = Field(alias="from")
+    is_typing: bool
+
+
+class ReadReceiptEvent(WireEvent):
+    """A member read up to `seq` (to the thread; no seq of its own)."""
+
+    type: Literal["read_receipt"]
+    thread_id: str
+    reader: str
+    seq: int
+    time: int
+
+
+class ReadSyncEvent(WireEvent):
+    """Your own read mark moved (to your other devices)."""
+
+    type: Literal["read"]
+    thread_id: str
+    seq: int
+    time: int
+
+
+class PresenceEvent(WireEvent):
+    type: Literal["presence"]
+    user_id: str
+    status: Literal["online", "idle", "offline"]
+    last_seen_at: int | None
+
+
+class AckEvent(WireEvent):
+    """The answer to an uplink command that carried a `req`."""
+
+    type: Literal["ack"]
+    req: str | None
+    # send, read and presence answer with their result; typing with {}.
+    data: SendResult | ReadResult | PresenceResult | dict[str, Any]
+
+
+class ErrorEvent(WireEvent):
+    """An uplink command refused (`req` is null only when the payload named none)."""
+
+    type: Literal["error"]
+    req: str | None
+    code: int
+    error: str
+    msg: str
+    retry_after: int | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class KickedEvent(WireEvent):
+    """A login session ended (sign-out elsewhere, replaced, banned): that device disconnects."""
+
+    type: Literal["kicked"]
+    session_id: str
+    reason: str
+
+
+class UserUpdatedEvent(WireEvent):
+    """A profile changed: the owner's devices get their own view, friends the public one."""
+
+    type: Literal["user_updated"]
+    user: UserSelf | UserProfile
+
+
+class ThreadBrief(WireEvent):
+    thread_id: str
+    type: str
+    name: str | None
+    participant_ids: list[str]
+
+
+class ThreadAddedEvent(WireEvent):
+    type: Literal["thread_added"]
+    thread_id: str
+    by: str
+    thread: ThreadBrief
+
+
+class ThreadRemovedEvent(WireEvent):
+    type: Literal["thread_removed"]
+    thread_id: str
+    by: str
+
+
+class FriendRequestEvent(WireEvent):
+    type: Literal["friend_request"]
+    request_id: int
+    from_: UserProfile = Field(alias="from")
+    message: str
+    created_at: int
+
+
+class FriendRequestAcceptedEvent(WireEvent):
+    type: Literal["friend_request_accepted"]
+    request_id: int
+    user: UserProfile
+    decided_at: int
+
+
+class FriendRequestRejectedEvent(WireEvent):
+    type: Literal["friend_request_rejected"]
+    request_id: int
+    user_id: str
+    decided_at: int
+
+
+class FriendRemovedEvent(WireEvent):
+    type: Literal["friend_removed"]
+    user_id: str
+
+
+TimelineEntry = Annotated[MessageEvent | ThreadLogEvent, Field(discriminator="type")]
+
+DownlinkEvent = Annotated[
+    MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | ReadSyncEvent
+    | PresenceEvent | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent | ThreadAddedEvent
+    | ThreadRemovedEvent | FriendRequestEvent | FriendRequestAcceptedEvent
+    | FriendRequestRejectedEvent | FriendRemovedEvent,
+    Field(discriminator="type"),
+]
+DOWNLINK_EVENTS: TypeAdapter[DownlinkEvent] = TypeAdapter(DownlinkEvent)
+
+
+def encode(event: BaseModel) -> bytes:
+    """The bytes of an event on the wire (field aliases such as `from` applied)."""
+    return event.model_dump_json(by_alias=True).encode()
+
+
+def parse(payload: bytes | str) -> DownlinkEvent:
+    """An event read back from the wire (clients, tests); raises pydantic's ValidationError."""
+    return DOWNLINK_EVENTS.validate_json(payload)

@@ -1,0 +1,92 @@
+"""The shapes of HTTP responses (the `data` of the success envelope), and the envelopes.
+
+Routes serialise these models, never hand-built dicts, so the JSON a client gets is what this
+module says; they are also what the OpenAPI document will publish. Some are shared with MQTT:
+the `ack` of an uplink command carries the same result as the matching route, and
+`user_updated` carries a user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Shape(BaseModel):
+    """Base of every response shape: frozen, and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ErrorEnvelope(Shape):
+    code: int
+    msg: str
+    error: str
+    retry_after: int | None = None
+
+
+class UserProfile(Shape):
+    """A user as others see them: no email or phone; a deleted account as "Deleted user"."""
+
+    id: str
+    name: str
+    avatar_url: str | None
+    bio: str | None
+    extra: Any
+    created_at: str
+    deleted: bool
+
+
+class UserSelf(Shape):
+    """The owner's own view (GET /api/me, the login bundle): with email and phone."""
+
+    id: str
+    name: str
+    email: str | None
+    phone: str | None
+    avatar_url: str | None
+    bio: str | None
+    extra: Any
+    email_verified_at: str | None
+    created_at: str
+
+
+class SendResult(Shape):
+    """POST …/messages and the `send` op's ack: where the message was stored."""
+
+    message_id: str
+    seq: int
+    thread_id: str
+    client_msg_id: str | None
+    duplicate: bool
+
+
+class ReadResult(Shape):
+    """POST …/read and the `read` op's ack: the reader's read mark after the command."""
+
+    thread_id: str
+    read_seq: int
+
+
+class PresenceResult(Shape):
+    """The `presence` op's ack."""
+
+    status: str
+
+
+class ThreadCounts(Shape):
+    """GET /api/sync: one per thread of the caller, newest activity first."""
+
+    thread_id: str
+    max_seq: int
+    read_seq: int
+    unread: int
+
+
+class PresenceView(Shape):
+    """GET /api/users/{id}/presence."""
+
+    user_id: str
+    status: str
+    last_seen_at: int | None
