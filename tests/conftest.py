@@ -4,10 +4,12 @@ a real HTTP client to it. Tests that take `server` run once per mode."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.helpers import VALIDATED
 from tests.stacks import Stack, running_stack
 
 
@@ -40,3 +42,9 @@ async def embedded_http(embedded_server: Stack) -> AsyncIterator[httpx.AsyncClie
         base_url=f"http://{embedded_server.settings.http}", timeout=10
     ) as client:
         yield client
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if VALIDATED:
+        terminalreporter.section("events validated against contract/events.py")
+        terminalreporter.write_line(", ".join(f"{kind} {n}" for kind, n in VALIDATED.most_common()))

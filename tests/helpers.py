@@ -8,6 +8,7 @@ import random
 import secrets
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import aiomqtt
 import httpx
 
 from config import HostPort, Settings
+from contract.events import parse as parse_event
 
 _handed_out: set[int] = set()
 
@@ -117,6 +119,18 @@ def granted(result: Any) -> list[int]:
 
 Predicate = Callable[[str, dict[str, Any]], bool]
 
+# How many events of each type the suite received and validated against the contract.
+VALIDATED: Counter[str] = Counter()
+
+
+def received_event(payload: bytes | bytearray | str) -> dict[str, Any]:
+    """An event as a test reads it, after checking it against the contract's union of downlink
+    events (contract/events.py): whatever mqim publishes, in any mode, must parse as one."""
+    event = parse_event(bytes(payload) if isinstance(payload, bytearray) else payload)
+    VALIDATED[event.type] += 1
+    data: dict[str, Any] = json.loads(payload)
+    return data
+
 
 async def next_event(
     client: aiomqtt.Client, predicate: Predicate, *, timeout: float = 5.0,  # noqa: ASYNC109
@@ -126,7 +140,7 @@ async def next_event(
     async with asyncio.timeout(timeout):
         async for message in client.messages:
             assert isinstance(message.payload, bytes)
-            event = json.loads(message.payload)
+            event = received_event(message.payload)
             topic = message.topic.value
             if predicate(topic, event):
                 return dict(event)

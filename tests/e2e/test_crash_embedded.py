@@ -7,7 +7,6 @@ as a duplicate, never stored twice)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.helpers import (
     create_group,
     make_settings,
     mqtt_session,
+    received_event,
     register,
     send_command,
     whole_timeline,
@@ -42,7 +42,7 @@ async def _send_and_collect(settings_client: aiomqtt.Client, prefix: str, sender
                              send_command(thread_id, f"{sender.user_id}-{i}", f"m{i}"), qos=1)
     async with asyncio.timeout(60):
         async for message in client.messages:
-            event = json.loads(message.payload)
+            event = received_event(message.payload)
             assert event["type"] == "ack", event
             acked.add(event["req"])
             on_ack()

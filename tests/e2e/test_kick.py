@@ -11,7 +11,6 @@ in both modes.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from tests.api.test_accounts import assert_error
-from tests.helpers import Account, barrier, mqtt_session, next_event, register
+from tests.helpers import Account, barrier, mqtt_session, next_event, received_event, register
 from tests.stacks import Stack
 
 
@@ -47,7 +46,7 @@ async def kicked_then_closed(client: aiomqtt.Client) -> dict[str, Any] | None:
         async with asyncio.timeout(10):
             async for message in client.messages:
                 assert isinstance(message.payload, bytes)
-                event = json.loads(message.payload)
+                event = received_event(message.payload)
                 if event.get("type") == "kicked":
                     kicked = event
     return kicked

@@ -7,7 +7,6 @@ the dead worker had not acknowledged)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.helpers import (
     create_group,
     make_settings,
     mqtt_session,
+    received_event,
     register,
     send_command,
     whole_timeline,
@@ -80,7 +80,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(tmp_path: Path) -> Non
                         send_command(threads[i % 2], f"{index}-{i}", f"{index}-{i}"), qos=1)
                 async with asyncio.timeout(120):
                     async for message in client.messages:
-                        event = json.loads(message.payload)
+                        event = received_event(message.payload)
                         assert event["type"] == "ack", event
                         acked[sender.user_id].add(event["req"])
                         if sum(map(len, acked.values())) >= SENDERS * PER_SENDER // 2:

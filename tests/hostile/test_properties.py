@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.commands import Command, CommandError, parse_command
+from tests.helpers import received_event
 from tests.hostile.conftest import count
 from tests.stacks import Stack
 
@@ -82,7 +83,7 @@ class _Replies:
         mqtt = account["mqtt"]
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=mqtt["client_id"])
         self.client.username_pw_set(mqtt["username"], mqtt["password"])
-        self.client.on_message = lambda c, u, m: self.events.put(json.loads(m.payload))
+        self.client.on_message = lambda c, u, m: self.events.put(received_event(m.payload))
         self.client.connect(server.settings.mqtt.host, server.settings.mqtt.port)
         self.client.loop_start()
         prefix = server.settings.topic_prefix

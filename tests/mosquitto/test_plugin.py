@@ -27,7 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.mosquitto.control import CONTROL_TOPIC, RESPONSE_TOPIC, ControlError, MosquittoControl
 from broker.mosquitto.plugin import build_plugin, explain_build_failure, render_mosquitto_conf
-from tests.helpers import unique_id
+from tests.helpers import received_event, unique_id
 from tests.mosquitto.conftest import REPO_ROOT, MosquittoBroker
 
 NOT_AUTHORIZED = 0x87  # MQTT 5 reason code; also what paho reports for a 3.1.1 CONNACK rc 5
@@ -301,7 +301,7 @@ async def test_publish_outside_own_uplink_is_refused(
         await client.publish(f"im/up/{alice}", "barrier", qos=1)
         message = await next_message(service)
         if target == f"im/u/{alice}":  # her personal topic: first the report of the refusal
-            assert json.loads(message.payload)["error"] == "forbidden"
+            assert received_event(message.payload)["error"] == "forbidden"
             message = await next_message(service)
         assert (message.topic.value, message.payload) == (f"im/up/{alice}", b"barrier")
 
@@ -313,7 +313,7 @@ async def test_refused_publish_is_reported_to_the_sender(
     async with mosquitto.user_client(alice) as client:
         await client.subscribe(f"im/u/{alice}", qos=1)
         await client.publish(f"im/up/{bob}", "spoof", qos=1)
-        event = json.loads((await next_message(client)).payload)
+        event = received_event((await next_message(client)).payload)
     assert event == {
         "type": "error", "req": None, "code": 1004, "error": "forbidden",
         "msg": f"you may not publish on im/up/{bob}; publish commands on im/up/{alice}",
