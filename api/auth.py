@@ -1,18 +1,16 @@
-"""Bearer authentication of HTTP requests, and the token bundle a login returns."""
+"""Bearer authentication of HTTP requests. Issuing tokens is `actions.sessions`' business."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 
 from api.state import ApiState
 from contract.errors import TokenInvalidError
 from models.ids import SessionId, UserId
-from models.session import LoginSession, is_session_active
-from models.tokens import decode_access_token, issue_access_token
-from models.user import User
+from models.session import is_session_active
+from models.tokens import decode_access_token
 
 
 @dataclass(frozen=True)
@@ -37,22 +35,3 @@ async def authenticate(request: Request) -> Caller:
         raise TokenInvalidError("session has ended; log in again")
     return Caller(claims.user_id, claims.session_id)
 
-
-def token_bundle(
-    state: ApiState, user: User, session: LoginSession, refresh_token: str
-) -> dict[str, Any]:
-    settings = state.settings
-    token = issue_access_token(settings.jwt_secret, user.id, session.id, settings.access_token_ttl)
-    return {
-        "token": token,
-        "expires_in": settings.access_token_ttl,
-        "refresh_token": refresh_token,
-        "session_id": session.id,
-        "user": user.public(),
-        "mqtt": {
-            "username": user.id,
-            "password": token,
-            "client_id": session.mqtt_client_id,
-            "topic_prefix": settings.topic_prefix,
-        },
-    }

@@ -1,21 +1,26 @@
-"""Extra broker ACL rules that admins add on top of DESIGN.md's fixed topic rules.
+"""Extra broker ACL rules that admins add on top of the fixed topic rules.
 
 A rule grants `access` on a topic filter, where `%u` stands for the connecting user's id, to one
 user or to everyone (`user_id` NULL). Example: let every device publish telemetry on
-`devices/%u/#`. Rules only ever add access; the fixed rules (others' uplinks, thread membership)
-cannot be widened past DESIGN.md for the mqim topic tree.
+`devices/%u/#`. Rules only ever add access, and never inside the mqim topic tree, whose access
+follows the fixed rules (own topics, thread membership).
+
+`acl_of` gathers what a user's effective ACL is made of (their threads, the rules that apply to
+them); how it is listed is the use cases' business.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import cast
 
 from tortoise import fields
 from tortoise.expressions import Q
 from tortoise.models import Model
 
 from contract.errors import InvalidParameterError, NotFoundError
+from models.thread import Member
 from models.user import check_users_exist
 
 
@@ -36,11 +41,6 @@ class AclRule(Model):
 
     class Meta:
         table = "acl_rule"
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "topic": self.topic, "access": self.access.value,
-                "user_id": self.user_id, "created_by": self.created_by,
-                "created_at": self.created_at.isoformat()}
 
 
 def check_rule_topic(topic: str, prefix: str) -> None:
@@ -96,3 +96,17 @@ async def list_rules(user_id: str | None = None) -> list[AclRule]:
     if user_id is not None:
         query = query.filter(Q(user_id=user_id) | Q(user_id=None))
     return list(await query.order_by("id"))
+
+
+@dataclass(frozen=True)
+class UserAcl:
+    """What grants a user broker access besides their own topics."""
+
+    thread_ids: list[str]  # the threads they are a member of, by id
+    rules: list[AclRule]  # the extra rules that apply to them (theirs and everyone's)
+
+
+async def acl_of(user_id: str) -> UserAcl:
+    threads = cast(list[str], await Member.filter(user_id=user_id).order_by("thread_id")
+                   .values_list("thread_id", flat=True))
+    return UserAcl([str(t) for t in threads], await list_rules(user_id))

@@ -43,8 +43,8 @@ from contract.errors import (
     NotAMemberError,
     ThreadNotFoundError,
 )
+from models.block import blocked_error
 from models.clock import utcnow
-from models.friend import blocked_error
 from models.ids import new_message_id
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
 

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_MODULES = [
     "models.user", "models.session", "models.thread", "models.message", "models.aclrule",
-    "models.friend", "models.friendgroup", "models.verification", "models.presence",
+    "models.friendship", "models.friend_request", "models.block", "models.friendgroup",
+    "models.verification", "models.presence",
 ]
 
 

@@ -2,14 +2,19 @@
 
 Rules: a group belongs to one owner, who alone sees or changes it (to anyone else it does not
 exist: 404, not 403). Its name is 1-30 characters and unique among the owner's groups. It holds
-only the owner's friends, each at most once; when a friendship ends, each user leaves the other's
-groups (`do_drop_from_groups`, called by `models.friend`). Deleting a group ends no friendship.
+only the owner's friends, each at most once. A member is a reference to the friendship row
+(owner, friend), ON DELETE CASCADE: when a friendship ends, the database takes each user out of
+the other's groups, and no code has to. Deleting a group ends no friendship.
+
+This module returns rows and small dataclasses; how they are shown is the use case's business
+(actions/friendgroups.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -18,7 +23,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from contract.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
-from models.friend import PK_MAX, friend_ids_among, lock_users, user_summary
+from models.friendship import PK_MAX, Friendship, friendship_ids, lock_users
 from models.user import User, check_id_ref, check_text
 
 GROUP_NAME_MAX = 30
@@ -39,20 +44,38 @@ class FriendGroup(Model):
 
 
 class FriendGroupMember(Model):
+    """A friend in a group of its owner, by the friendship row (owner, friend)."""
+
     id = fields.BigIntField(primary_key=True)
     group: fields.ForeignKeyRelation[FriendGroup] = fields.ForeignKeyField(
         "models.FriendGroup", related_name="members", on_delete=fields.CASCADE
     )
-    friend: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name=False, on_delete=fields.CASCADE
+    # Indexed: every ending friendship looks its members up by it.
+    friendship: fields.ForeignKeyRelation[Friendship] = fields.ForeignKeyField(
+        "models.Friendship", related_name="group_members", on_delete=fields.CASCADE,
+        db_index=True,
     )
     group_id: int
-    friend_id: str
+    friendship_id: int
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "friend_group_member"
-        unique_together = (("group", "friend"),)
+        unique_together = (("group", "friendship"),)
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    group: FriendGroup
+    member_count: int
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """One of the owner's groups that a friend is in."""
+
+    id: int
+    name: str
 
 
 def check_group_name(name: str) -> str:
@@ -60,11 +83,6 @@ def check_group_name(name: str) -> str:
     if not name or len(name) > GROUP_NAME_MAX:
         raise InvalidParameterError(f"name must be 1 to {GROUP_NAME_MAX} characters")
     return name
-
-
-def group_info(group: FriendGroup, member_count: int) -> dict[str, Any]:
-    return {"id": group.id, "name": group.name, "member_count": member_count,
-            "created_at": group.created_at.isoformat()}
 
 
 async def _own_group(owner_id: str, group_id: int, conn: BaseDBAsyncClient | None = None
@@ -91,14 +109,14 @@ async def _count_members(group_ids: list[int]) -> dict[int, int]:
     return counts
 
 
-async def list_groups(owner_id: str) -> list[dict[str, Any]]:
+async def list_groups(owner_id: str) -> list[GroupCount]:
     """The owner's groups, oldest first, with their member counts."""
     groups = await FriendGroup.filter(owner_id=owner_id).order_by("id")
     counts = await _count_members([g.id for g in groups])
-    return [group_info(g, counts[g.id]) for g in groups]
+    return [GroupCount(g, counts[g.id]) for g in groups]
 
 
-async def create_group(owner_id: str, name: str) -> dict[str, Any]:
+async def create_group(owner_id: str, name: str) -> FriendGroup:
     """A new empty group; AlreadyExistsError if the owner has one of that name."""
     name = check_group_name(name)
     try:
@@ -107,10 +125,10 @@ async def create_group(owner_id: str, name: str) -> dict[str, Any]:
             group = await FriendGroup.create(owner_id=owner_id, name=name, using_db=conn)
     except IntegrityError as exc:  # a concurrent create of the same name won
         raise AlreadyExistsError(f"you already have a friend group named {name!r}") from exc
-    return group_info(group, 0)
+    return group
 
 
-async def rename_group(owner_id: str, group_id: int, name: str) -> dict[str, Any]:
+async def rename_group(owner_id: str, group_id: int, name: str) -> GroupCount:
     name = check_group_name(name)
     try:
         async with in_transaction() as conn:
@@ -121,7 +139,7 @@ async def rename_group(owner_id: str, group_id: int, name: str) -> dict[str, Any
                 await group.save(using_db=conn, update_fields=["name"])
     except IntegrityError as exc:
         raise AlreadyExistsError(f"you already have a friend group named {name!r}") from exc
-    return group_info(group, (await _count_members([group.id]))[group.id])
+    return GroupCount(group, (await _count_members([group.id]))[group.id])
 
 
 async def delete_group(owner_id: str, group_id: int) -> None:
@@ -130,22 +148,21 @@ async def delete_group(owner_id: str, group_id: int) -> None:
     await group.delete()
 
 
-async def _members(group_id: int) -> list[dict[str, Any]]:
-    rows = await FriendGroupMember.filter(group_id=group_id).select_related("friend").order_by(
-        "id")
-    return [user_summary(r.friend) for r in rows]
+async def _members(group_id: int) -> list[User]:
+    rows = await FriendGroupMember.filter(group_id=group_id).select_related(
+        "friendship__friend").order_by("id")
+    return [r.friendship.friend for r in rows]
 
 
-async def list_group_members(owner_id: str, group_id: int) -> list[dict[str, Any]]:
+async def list_group_members(owner_id: str, group_id: int) -> list[User]:
     """The members of the owner's group, in the order they were added."""
     return await _members((await _own_group(owner_id, group_id)).id)
 
 
-async def get_group(owner_id: str, group_id: int) -> dict[str, Any]:
-    """The owner's group with its members."""
+async def get_group(owner_id: str, group_id: int) -> tuple[FriendGroup, list[User]]:
+    """The owner's group with its members, in the order they were added."""
     group = await _own_group(owner_id, group_id)
-    members = await _members(group.id)
-    return {**group_info(group, len(members)), "members": members}
+    return group, await _members(group.id)
 
 
 async def add_group_members(owner_id: str, group_id: int, user_ids: Sequence[str]) -> list[str]:
@@ -156,20 +173,23 @@ async def add_group_members(owner_id: str, group_id: int, user_ids: Sequence[str
         raise InvalidParameterError("user_ids must name at least one friend")
     async with in_transaction() as conn:
         # The owner's lock orders this after a concurrent unfriending (which holds it too), so
-        # no group ever keeps someone who is no longer a friend.
+        # the friendships found here are still there to be referenced.
         _ = await lock_users(conn, owner_id)
         group = await _own_group(owner_id, group_id, conn)
-        friends = await friend_ids_among(owner_id, wanted, conn)
-        strangers = [u for u in wanted if u not in friends]
+        friendships = await friendship_ids(owner_id, wanted, conn)
+        strangers = [u for u in wanted if u not in friendships]
         if strangers:
             raise InvalidParameterError(f"not your friends: {', '.join(strangers)}")
-        present = await FriendGroupMember.filter(group_id=group.id, friend_id__in=wanted).using_db(
-            conn).values_list("friend_id", flat=True)
+        rows = await FriendGroupMember.filter(
+            group_id=group.id, friendship_id__in=list(friendships.values())
+        ).using_db(conn).values_list("friendship_id", flat=True)
+        present = {cast(int, r) for r in rows}
         if present:
-            names = ", ".join(sorted(str(p) for p in present))
+            names = ", ".join(sorted(u for u, f in friendships.items() if f in present))
             raise AlreadyExistsError(f"already in friend group {group.name!r}: {names}")
         await FriendGroupMember.bulk_create(
-            [FriendGroupMember(group_id=group.id, friend_id=uid) for uid in wanted], using_db=conn
+            [FriendGroupMember(group_id=group.id, friendship_id=friendships[uid])
+             for uid in wanted], using_db=conn,
         )
     return wanted
 
@@ -178,31 +198,20 @@ async def remove_group_member(owner_id: str, group_id: int, user_id: str) -> Non
     """Take someone out of the owner's group (they stay friends)."""
     check_id_ref(user_id)
     group = await _own_group(owner_id, group_id)
-    if not await FriendGroupMember.filter(group_id=group.id, friend_id=user_id).delete():
+    friendship = (await friendship_ids(owner_id, [user_id])).get(user_id)
+    if friendship is None or not await FriendGroupMember.filter(
+            group_id=group.id, friendship_id=friendship).delete():
         raise NotFoundError(f"{user_id} is not in friend group {group.name!r}")
 
 
-async def groups_by_member(owner_id: str, friend_ids: Sequence[str]) -> dict[str, list[dict[
-        str, Any]]]:
-    """For each of `friend_ids`, the owner's groups they are in (`{id, name}`, oldest first)."""
+async def groups_by_member(owner_id: str, friend_ids: Sequence[str]) -> dict[str, list[GroupRef]]:
+    """For each of `friend_ids`, the owner's groups they are in (oldest first)."""
     if not friend_ids:
         return {}
     rows = await FriendGroupMember.filter(
-        group__owner_id=owner_id, friend_id__in=list(friend_ids)
-    ).select_related("group").order_by("group_id")
-    out: dict[str, list[dict[str, Any]]] = {}
+        friendship__user_id=owner_id, friendship__friend_id__in=list(friend_ids)
+    ).select_related("group", "friendship").order_by("group_id")
+    out: dict[str, list[GroupRef]] = {}
     for row in rows:
-        out.setdefault(row.friend_id, []).append({"id": row.group.id, "name": row.group.name})
+        out.setdefault(row.friendship.friend_id, []).append(GroupRef(row.group.id, row.group.name))
     return out
-
-
-async def do_drop_from_groups(conn: BaseDBAsyncClient, a: str, b: str) -> None:
-    """Take a out of b's groups and b out of a's (the friendship ended)."""
-    owned = await FriendGroup.filter(owner_id__in=[a, b]).using_db(conn).values_list(
-        "id", "owner_id")
-    of_a = [gid for gid, owner in owned if owner == a]
-    of_b = [gid for gid, owner in owned if owner == b]
-    if of_a:
-        await FriendGroupMember.filter(group_id__in=of_a, friend_id=b).using_db(conn).delete()
-    if of_b:
-        await FriendGroupMember.filter(group_id__in=of_b, friend_id=a).using_db(conn).delete()

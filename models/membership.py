@@ -22,7 +22,8 @@ from contract.errors import (
     NotAdminError,
     NotOwnerError,
 )
-from models.friend import check_not_blocked
+from contract.threads import MemberLeftLog, MemberRemovedLog, MembersJoinedLog
+from models.block import check_not_blocked
 from models.ids import new_thread_id
 from models.message import Message, append_event
 from models.thread import Member, Role, Thread, ThreadKind, get_membership, get_thread
@@ -34,7 +35,7 @@ GROUP_SIZE_MAX = 5000
 
 @dataclass(frozen=True)
 class MembershipChange:
-    """What a membership operation did, for the adapters to announce after commit."""
+    """What a membership operation did, for the use case to announce after commit."""
 
     thread: Thread
     added: list[str] = field(default_factory=list)
@@ -71,11 +72,9 @@ async def create_thread(
             + [Member(thread=thread, user_id=uid) for uid in others],
             using_db=conn,
         )
-        entry = await append_event(
-            conn, thread.id, creator_id, "log:subscribe",
-            {"added_participants": [creator_id, *others]},
-            f"{creator_id} created the group",
-        )
+        entry = await _log(conn, thread.id, creator_id,
+                           MembersJoinedLog(added_participants=[creator_id, *others]),
+                           f"{creator_id} created the group")
     return MembershipChange(thread, added=[creator_id, *others], entry=entry, created=True)
 
 
@@ -123,10 +122,8 @@ async def add_members(actor_id: str, thread_id: str, user_ids: Sequence[str]) ->
         await Member.bulk_create(
             [Member(thread_id=thread_id, user_id=uid) for uid in wanted], using_db=conn
         )
-        entry = await append_event(
-            conn, thread_id, actor_id, "log:subscribe", {"added_participants": wanted},
-            f"{actor_id} added {', '.join(wanted)}",
-        )
+        entry = await _log(conn, thread_id, actor_id, MembersJoinedLog(added_participants=wanted),
+                           f"{actor_id} added {', '.join(wanted)}")
     return MembershipChange(thread, added=wanted, entry=entry)
 
 
@@ -146,14 +143,22 @@ async def remove_member(actor_id: str, thread_id: str, user_id: str) -> Membersh
         await target.delete(using_db=conn)
         if target.role == Role.OWNER:
             await _hand_over_ownership(thread, conn)
-        leaving = target is actor
-        entry = await append_event(
-            conn, thread_id, actor_id, "log:unsubscribe",
-            {"left_participant_fbid": user_id} if leaving
-            else {"removed_participant": user_id},
-            f"{user_id} left the group" if leaving else f"{actor_id} removed {user_id}",
-        )
+        if target is actor:
+            entry = await _log(conn, thread_id, actor_id,
+                               MemberLeftLog(left_participant_fbid=user_id),
+                               f"{user_id} left the group")
+        else:
+            entry = await _log(conn, thread_id, actor_id,
+                               MemberRemovedLog(removed_participant=user_id),
+                               f"{actor_id} removed {user_id}")
     return MembershipChange(thread, removed=[user_id], entry=entry)
+
+
+async def _log(
+    conn: BaseDBAsyncClient, thread_id: str, actor_id: str,
+    data: MembersJoinedLog | MemberLeftLog | MemberRemovedLog, body: str,
+) -> Message:
+    return await append_event(conn, thread_id, actor_id, data.log_type, data.model_dump(), body)
 
 
 async def _hand_over_ownership(thread: Thread, conn: BaseDBAsyncClient) -> None:

@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 
 from contract.errors import ForbiddenError, InvalidParameterError
 from models.clock import utcnow
-from models.friend import Friendship
+from models.friendship import Friendship
 from models.thread import Member
 
 

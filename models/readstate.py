@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from tortoise.functions import Count
 
 from models.clock import utcnow
 from models.message import EntryKind, Message, last_entries
-from models.thread import Member, Thread, check_member, get_membership
+from models.thread import Member, Thread, get_membership
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,6 @@ class ReadMark:
     read_seq: int
     advanced: bool
     at: datetime = field(default_factory=utcnow)
-
 
 
 async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
@@ -82,46 +81,19 @@ async def sync_state(user_id: str) -> list[Counts]:
             for m in members]
 
 
-async def list_threads(user_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ThreadListing:
+    """One thread in a user's list: their membership (with its thread loaded), unread count and
+    the thread's newest timeline entry, if any."""
+
+    member: Member
+    unread: int
+    last_entry: Message | None
+
+
+async def list_threads(user_id: str) -> list[ThreadListing]:
     """The user's threads with their last entry and unread count, newest activity first."""
     members = await _memberships(user_id)
     unread = await _unread_counts(user_id, members)
     last = await last_entries([m.thread_id for m in members])
-    out = []
-    for m in members:
-        thread = m.thread
-        entry = last.get(thread.id)
-        out.append(
-            {
-                "thread_id": thread.id,
-                "type": thread.kind.value,
-                "name": thread.name,
-                "role": m.role.value,
-                "max_seq": thread.last_seq,
-                "read_seq": m.read_seq,
-                "unread": unread[thread.id],
-                "last_message": entry,
-                "last_activity_at": thread.last_activity_at.isoformat(),
-            }
-        )
-    return out
-
-
-async def thread_info(user_id: str, thread_id: str) -> dict[str, Any]:
-    """Thread details for a member: participants with roles, owner, admins."""
-    await check_member(thread_id, user_id)
-    thread = await Thread.get(id=thread_id)
-    members = await Member.filter(thread_id=thread_id).order_by("id")
-    return {
-        "thread_id": thread.id,
-        "type": thread.kind.value,
-        "name": thread.name,
-        "owner_id": thread.owner_id,
-        "admin_ids": [m.user_id for m in members if m.role.value == "admin"],
-        "participants": [
-            {"user_id": m.user_id, "role": m.role.value, "read_seq": m.read_seq}
-            for m in members
-        ],
-        "max_seq": thread.last_seq,
-        "created_at": thread.created_at.isoformat(),
-    }
+    return [ThreadListing(m, unread[m.thread_id], last.get(m.thread_id)) for m in members]

@@ -1,22 +1,20 @@
-"""Login sessions: one per device login, holding the rotating refresh token; and the account
-changes that end sessions (ban, password change, delete, purge), each in one transaction.
+"""Login sessions: one per device login, holding the rotating refresh token.
 
 A new login on a platform ends the older session on that platform. Refreshing rotates the token;
 presenting an already-rotated token is treated as theft and ends the session (its whole family).
-Every function that ends sessions returns them, so the API can tell each device (a `kicked`
-event) and the broker (which closes their connections) after the commit.
+Every function that ends sessions returns them, so the use case can tell each device (a `kicked`
+event) and the broker (which closes their connections) after the commit. The account changes
+that end sessions (ban, password change, delete) are in `models/account.py` and
+`models/profile.py`; they end them with `end_live_sessions`, inside their own transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
 
 from tortoise import fields
-from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -26,24 +24,11 @@ from contract.errors import (
     RefreshReuseError,
     TokenExpiredError,
     TokenInvalidError,
-    UserExistsError,
-    UserNotFoundError,
 )
-from models.aclrule import AclRule
 from models.clock import utcnow
 from models.ids import SessionId, new_session_id
-from models.presence import Presence
 from models.tokens import hash_refresh_secret, new_refresh_secret, refresh_matches
-from models.user import (
-    PUBLIC_FIELDS,
-    AccountRules,
-    User,
-    check_id_ref,
-    check_profile_update,
-    get_user,
-    has_bad_chars,
-)
-from models.verification import VerificationCode
+from models.user import User, check_id_ref, has_bad_chars
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +85,6 @@ class LoginSession(Model):
 
     def is_active(self) -> bool:
         return self.ended_at is None and self.expires_at > utcnow()
-
-    def public(self, current_session_id: str | None = None) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "platform": self.platform,
-            "created_at": self.created_at.isoformat(),
-            "refreshed_at": None if self.refreshed_at is None else self.refreshed_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "current": self.id == current_session_id,
-        }
 
 
 @dataclass(frozen=True)
@@ -176,23 +151,6 @@ async def end_session(session_id: str, reason: str = EndReason.LOGOUT) -> None:
     )
 
 
-async def set_banned(user_id: str, banned: bool) -> list[LoginSession]:
-    """Ban (ending every live session, which are returned) or unban a user."""
-    async with in_transaction():
-        user = await User.get_or_none(id=check_id_ref(user_id))
-        if user is None:
-            raise UserNotFoundError(f"user {user_id} not found")
-        user.banned_at = utcnow() if banned else None
-        await user.save(update_fields=["banned_at"])
-        if not banned:
-            return []
-        live = list(await LoginSession.filter(user_id=user_id, ended_at=None))
-        await LoginSession.filter(user_id=user_id, ended_at=None).update(
-            ended_at=utcnow(), end_reason=EndReason.BANNED
-        )
-    return live
-
-
 async def live_sessions(user_id: str) -> list[LoginSession]:
     """The user's sessions that are neither ended nor expired, oldest first."""
     return list(await LoginSession.filter(
@@ -215,91 +173,21 @@ async def end_own_session(user_id: str, session_id: str, reason: str) -> LoginSe
     return session
 
 
-@dataclass(frozen=True)
-class ProfileUpdate:
-    user: User
-    changed: frozenset[str]  # the columns written
-    ended: list[LoginSession]  # the other sessions a password change ended
-
-    @property
-    def public_changed(self) -> bool:
-        """Whether what other users see changed."""
-        return bool(self.changed & PUBLIC_FIELDS)
-
-
-async def update_profile(
-    user_id: str,
-    session_id: str,
-    changes: Mapping[str, Any],
-    *,
-    current_password: str | None = None,
-    code: str | None = None,
-    rules: AccountRules,
-) -> ProfileUpdate:
-    """Apply a profile change (rules in `models.user.check_profile_update`). A new password
-    ends every other live session of the user in the same transaction."""
-    user = await get_user(user_id)
-    updates = await check_profile_update(
-        user, changes, current_password=current_password, code=code, rules=rules
-    )
-    ended: list[LoginSession] = []
-    if updates:
-        try:
-            async with in_transaction():
-                await User.filter(id=user_id, deleted_at=None).update(**updates)
-                if "password_hash" in updates:
-                    others = LoginSession.filter(user_id=user_id, ended_at=None).exclude(
-                        id=session_id)
-                    ended = list(await others)
-                    await LoginSession.filter(id__in=[s.id for s in ended]).update(
-                        ended_at=utcnow(), end_reason=EndReason.PASSWORD_CHANGED
-                    )
-        except IntegrityError as exc:  # a concurrent change took the email first
-            raise UserExistsError("a user with this email already exists") from exc
-        await user.refresh_from_db()
-    return ProfileUpdate(user, frozenset(updates), ended)
-
-
-async def delete_account(user_id: str) -> tuple[User, list[LoginSession]]:
-    """Mark the account deleted and end all its live sessions (returned).
-
-    Nothing else is removed, so restoring (models.user) brings the account back as it was;
-    `purge_deleted_users` removes it for good after the restore window.
-    """
-    now = utcnow()
-    async with in_transaction():
-        if not await User.filter(id=user_id, deleted_at=None).update(deleted_at=now):
-            raise UserNotFoundError(f"user {user_id} not found")
-        live = list(await LoginSession.filter(user_id=user_id, ended_at=None))
-        await LoginSession.filter(user_id=user_id, ended_at=None).update(
-            ended_at=now, end_reason=EndReason.DELETED
+async def end_live_sessions(
+    user_id: str, reason: str, *, keep: str | None = None
+) -> list[LoginSession]:
+    """End every live session of `user_id` but `keep`, and return them. Called inside the
+    transaction of the change that ends them, so both commit or neither; exactly the sessions
+    returned are ended, so each is told and none is missed."""
+    live = LoginSession.filter(user_id=user_id, ended_at=None)
+    if keep is not None:
+        live = live.exclude(id=keep)
+    ended = list(await live)
+    if ended:
+        await LoginSession.filter(id__in=[s.id for s in ended]).update(
+            ended_at=utcnow(), end_reason=reason
         )
-    return await User.get(id=user_id), live
-
-
-async def purge_deleted_users(window: timedelta, *, dry_run: bool = False) -> list[str]:
-    """Remove for good the accounts deleted longer than `window` ago; their ids.
-
-    The database cascades to sessions, memberships, friendships, friend requests, blocks and
-    friend groups; messages stay, with `sender_id` NULL; a thread they owned keeps no owner.
-    What is keyed by user id without a foreign key goes too (extra ACL rules, presence), and so
-    do the codes sent to their emails, so that a new account with the same id or email starts
-    clean.
-    """
-    cutoff = utcnow() - window
-    rows = cast(list[tuple[str, str | None]], await User.filter(
-        deleted_at__lt=cutoff).values_list("id", "email"))
-    ids = [uid for uid, _ in rows]
-    if dry_run or not ids:
-        return ids
-    emails = [email for _, email in rows if email]
-    async with in_transaction():
-        await AclRule.filter(user_id__in=ids).delete()
-        await Presence.filter(user_id__in=ids).delete()
-        if emails:
-            await VerificationCode.filter(email__in=emails).delete()
-        await User.filter(id__in=ids, deleted_at__lt=cutoff).delete()
-    return ids
+    return ended
 
 
 async def recently_ended_sessions(within_seconds: int) -> list[LoginSession]:

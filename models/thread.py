@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
@@ -88,6 +89,21 @@ async def get_membership(
 async def check_member(thread_id: str, user_id: str) -> None:
     """Raise ThreadNotFoundError or NotAMemberError unless the user is in the thread."""
     _ = await get_membership(thread_id, user_id)
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A thread and its members, longest-serving first."""
+
+    thread: Thread
+    members: list[Member]
+
+
+async def get_roster(thread_id: str, viewer_id: str) -> Roster:
+    """The thread and its members, for a member (ThreadNotFoundError or NotAMemberError else)."""
+    await check_member(thread_id, viewer_id)
+    thread = await Thread.get(id=thread_id)
+    return Roster(thread, list(await Member.filter(thread_id=thread_id).order_by("id")))
 
 
 async def member_ids(thread_id: str) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from api.acl_view import effective_acl
+from actions.admin import user_acl
 from broker.acl import Access, check_topic_access
 from broker.errors import BrokerError
 from broker.link.client import derive_service_password
@@ -17,8 +17,8 @@ from broker.mosquitto.plugin import build_plugin
 from config import Settings
 from contract.errors import MqimError
 from contract.topics import TopicScheme
+from models.account import purge_deleted_users
 from models.db import describe_database, migrate_database, open_database
-from models.session import purge_deleted_users
 from models.user import get_user, set_admin
 from mqim.acl_sync import sync_mosquitto
 from mqim.directory import ModelDirectory
@@ -84,8 +84,8 @@ async def acl(
             say(exc.msg)
             return 1
         if action == "show":
-            for line in await effective_acl(user, scheme):
-                say(f"{line['access']:<9} {line['topic']:<48} ({line['source']})")
+            for line in await user_acl(scheme, user):
+                say(f"{line.access:<9} {line.topic:<48} ({line.source})")
             return 0
         if not topic or not access:
             say("mqim acl check: USER TOPIC read|write|subscribe are needed")

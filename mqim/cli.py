@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import signal
@@ -43,10 +44,19 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning [info]")
 
 
+def installed_version() -> str:
+    """The version of the installed `mqim` distribution (pyproject.toml's, as pip installed it)."""
+    try:
+        return importlib.metadata.version("mqim")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mqim", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"mqim {installed_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from models.friend import RequestStatus
+from models.friend_request import RequestStatus
 from models.presence import PresenceStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields

@@ -1,0 +1,118 @@
+"""Threads and who is in them: the one code path behind the thread routes (create a thread,
+add members, remove one or leave, list the caller's threads, show one).
+
+The rules and the write live in models/membership.py; a change is announced after its commit
+by `announce_membership`: the broker first (so an added member may subscribe at once and a
+removed one is refused), then the timeline `event` on the thread, then `thread_added` or
+`thread_removed` to each user concerned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from actions.context import Context
+from actions.timeline import entry_event
+from broker.errors import BrokerError
+from broker.link.publisher import Event
+from contract.events import ThreadAddedEvent, ThreadBrief, ThreadRemovedEvent
+from contract.threads import (
+    CreatedThread,
+    MemberRemoved,
+    MembersAdded,
+    Participant,
+    ThreadInfo,
+    ThreadListItem,
+)
+from models import membership
+from models.membership import MembershipChange
+from models.readstate import list_threads
+from models.thread import Role, Roster, get_roster, member_ids
+
+logger = logging.getLogger(__name__)
+
+
+async def create_thread(
+    ctx: Context, creator_id: str, kind: str, user_ids: Sequence[str], name: str | None,
+) -> CreatedThread:
+    """A new thread with the creator in it, or the direct thread the pair already has."""
+    change = await membership.create_thread(creator_id, kind, user_ids, name)
+    if change.created:
+        await announce_membership(ctx, change, creator_id)
+    info = _info(await get_roster(change.thread.id, creator_id))
+    return CreatedThread(**dict(info), created=change.created)
+
+
+async def add_members(
+    ctx: Context, actor_id: str, thread_id: str, user_ids: Sequence[str],
+) -> MembersAdded:
+    change = await membership.add_members(actor_id, thread_id, user_ids)
+    await announce_membership(ctx, change, actor_id)
+    return MembersAdded(thread_id=thread_id, added=change.added,
+                        seq=change.entry.seq if change.entry else None)
+
+
+async def remove_member(ctx: Context, actor_id: str, thread_id: str, user_id: str) -> MemberRemoved:
+    """Remove `user_id` from a group, or leave it when that is the actor."""
+    change = await membership.remove_member(actor_id, thread_id, user_id)
+    await announce_membership(ctx, change, actor_id)
+    return MemberRemoved(thread_id=thread_id, removed=change.removed,
+                         seq=change.entry.seq if change.entry else None)
+
+
+async def threads_of(user_id: str) -> list[ThreadListItem]:
+    """The user's threads, newest activity first."""
+    return [
+        ThreadListItem(
+            thread_id=t.member.thread.id, type=t.member.thread.kind.value,
+            name=t.member.thread.name, role=t.member.role.value,
+            max_seq=t.member.thread.last_seq, read_seq=t.member.read_seq, unread=t.unread,
+            last_message=entry_event(t.last_entry) if t.last_entry else None,
+            last_activity_at=t.member.thread.last_activity_at.isoformat(),
+        )
+        for t in await list_threads(user_id)
+    ]
+
+
+async def thread_info(user_id: str, thread_id: str) -> ThreadInfo:
+    """A thread as its members see it (ThreadNotFoundError or NotAMemberError to others)."""
+    return _info(await get_roster(thread_id, user_id))
+
+
+def _info(roster: Roster) -> ThreadInfo:
+    thread, members = roster.thread, roster.members
+    return ThreadInfo(
+        thread_id=thread.id, type=thread.kind.value, name=thread.name, owner_id=thread.owner_id,
+        admin_ids=[m.user_id for m in members if m.role == Role.ADMIN],
+        participants=[Participant(user_id=m.user_id, role=m.role.value, read_seq=m.read_seq)
+                      for m in members],
+        max_seq=thread.last_seq, created_at=thread.created_at.isoformat(),
+    )
+
+
+async def announce_membership(ctx: Context, change: MembershipChange, actor_id: str) -> None:
+    """Tell the broker, then the thread, then each added or removed user."""
+    thread_id = change.thread.id
+    members = await member_ids(thread_id)
+    try:
+        await ctx.access.membership_changed(thread_id, members)
+    except BrokerError as exc:  # `mqim acl sync` repairs it
+        logger.error("membership of %s changed, but the broker was not told: %s", thread_id, exc)
+    events: list[Event] = []
+    if change.entry is not None:
+        events.append((ctx.topics.thread(thread_id), entry_event(change.entry)))
+    if change.added:
+        summary = ThreadBrief(thread_id=thread_id, type=change.thread.kind.value,
+                              name=change.thread.name, participant_ids=members)
+        events += [
+            (ctx.topics.user(uid), ThreadAddedEvent(type="thread_added", thread_id=thread_id,
+                                                    by=actor_id, thread=summary))
+            for uid in change.added
+        ]
+    events += [
+        (ctx.topics.user(uid), ThreadRemovedEvent(type="thread_removed", thread_id=thread_id,
+                                                  by=actor_id))
+        for uid in change.removed
+    ]
+    await ctx.publish(events)
