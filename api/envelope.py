@@ -22,6 +22,7 @@ from contract.errors import (
     PayloadTooLargeError,
     RateLimitedError,
 )
+from contract.http import ErrorEnvelope, OkEnvelope
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +45,14 @@ _HTTP_CODES = {404: (1005, "not_found"), 405: (1001, "method_not_allowed")}
 def ok(data: Any = None, status: int = 200) -> JSONResponse:
     """The success envelope around `data`: contract shapes (pydantic models, lists of them) are
     serialised as the contract says, aliases included."""
-    return JSONResponse({"code": 0, "msg": "ok", "data": to_jsonable_python(data, by_alias=True)},
-                        status_code=status)
+    envelope = OkEnvelope(data=to_jsonable_python(data, by_alias=True))
+    return JSONResponse(envelope.model_dump(), status_code=status)
 
 
 def error_response(status: int, number: int, error: str, msg: str,
-                   **extra: Any) -> JSONResponse:
-    return JSONResponse({"code": number, "msg": msg, "error": error, **extra},
-                        status_code=status)
+                   retry_after: int | None = None) -> JSONResponse:
+    envelope = ErrorEnvelope(code=number, msg=msg, error=error, retry_after=retry_after)
+    return JSONResponse(envelope.model_dump(), status_code=status)
 
 
 async def handle_mqim_error(request: Request, exc: Exception) -> Response:

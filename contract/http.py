@@ -8,9 +8,9 @@ the `ack` of an uplink command carries the same result as the matching route, an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Shape(BaseModel):
@@ -20,10 +20,27 @@ class Shape(BaseModel):
 
 
 class ErrorEnvelope(Shape):
+    """Every HTTP error: `code` and `error` name it for programs, `msg` for people."""
+
     code: int
     msg: str
     error: str
-    retry_after: int | None = None
+    # Only on 1006 rate_limited: the seconds until a new attempt may pass.
+    retry_after: int | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class OkEnvelope(Shape):
+    """Every HTTP success: `data` is the route's shape."""
+
+    code: Literal[0] = 0
+    msg: Literal["ok"] = "ok"
+    data: Any
+
+
+class Health(Shape):
+    """GET /health when the database answers."""
+
+    status: Literal["ok"] = "ok"
 
 
 class UserProfile(Shape):

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from tortoise import connections
 
 from api.envelope import error_response, ok
+from contract.http import Health
 
 
 async def health(request: Request) -> JSONResponse:
@@ -16,7 +17,7 @@ async def health(request: Request) -> JSONResponse:
         await connections.get("default").execute_query("SELECT 1")
     except Exception as exc:  # noqa: BLE001  # any database failure means "not healthy"
         return error_response(503, 5003, "unavailable", f"database unavailable: {exc}")
-    return ok({"status": "ok"})
+    return ok(Health())
 
 
 async def metrics(request: Request) -> Response:
