@@ -1,4 +1,4 @@
-"""The JSON envelope of DESIGN.md section 5, and the one place errors become HTTP responses."""
+"""The JSON envelope of docs/design.md section 5, and the one place errors become HTTP responses."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ broker's reply.
 Service accounts (the bridge and the API's publisher) authenticate with the password derived from
 the JWT secret, or with the one in `MQIM_BROKER_URL` when that URL names the account, and may use
 every topic. Users never publish retained messages: retained messages are not used on
-access-controlled topics (DESIGN.md section 3), and the brokers would replay them without asking.
+access-controlled topics (docs/design.md section 3), and the brokers would replay them without
+asking.
 """
 
 from __future__ import annotations

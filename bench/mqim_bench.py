@@ -177,7 +177,7 @@ async def publish(client: aiomqtt.Client, topic: str, make: Callable[[], bytes])
 
 
 class ChatSender:
-    """A chat client's sending side, built as the README tells clients to: it is subscribed to
+    """A chat client's sending side, built as docs/mqtt.md tells clients to: it is subscribed to
     its thread (it must be, to hear the other side) and its own topic, and a send is confirmed
     when its message comes back on the thread with the sender's `client_msg_id` (`echo`), or
     by the `ack` event its `req` asks for (`req`: one more publish per message for the bridge).

@@ -1,4 +1,4 @@
-"""Who may do what on which topic: the pure rule of DESIGN.md section 3, and the directory it asks.
+"""Who may do what on which topic: the pure rule (docs/design.md section 3), and what it asks.
 
 The rule is evaluated the same way for the embedded broker's plugin and for brokers that ask us
 over HTTP. It denies by default: anything not granted below is refused.

@@ -1,4 +1,4 @@
-"""Typed settings, read once per entry point from env vars or a TOML file (DESIGN.md section 7).
+"""Typed settings, read once per entry point from env vars or a TOML file (docs/configuration.md).
 
 `load_settings(environ)` is the only reader of the environment. It does no I/O beyond reading the
 TOML file named by `MQIM_CONFIG`; generating the JWT secret in the data dir is the entry point's job

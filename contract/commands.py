@@ -27,8 +27,8 @@ REQ_SCAN_BYTES = 64 * 1024
 _REQ_RE = re.compile(rb'"req"\s*:\s*"((?:[^"\\\x00-\x1f]|\\["\\/]){1,%d})"' % REQ_MAX)
 
 SUPPORTED_OPS = ("send", "typing", "read", "presence")
-# Named by DESIGN.md but served by later releases: refused with a clear message, not "unknown".
-PLANNED_OPS = ("delivered", "react", "unreact", "unsend")
+# Named by docs/design.md but served by later releases: refused with a clear message, not "unknown".
+PLANNED_OPS = ("delivered", "react", "unreact", "unsend", "edit", "vote")
 
 
 class CommandError(Exception):

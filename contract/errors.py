@@ -1,6 +1,6 @@
 """Domain errors: every rule the models enforce fails with one of these.
 
-Each carries a stable snake_case `code` and the numeric code of DESIGN.md section 5, so the HTTP
+Each carries a stable snake_case `code` and its number (docs/design.md section 5), so the HTTP
 adapter and the MQTT bridge report the same failure the same way. They know nothing of HTTP status.
 
     MqimError

@@ -1,4 +1,4 @@
-"""The topic tree of DESIGN.md section 3: the only place topic strings are built or parsed.
+"""The topic tree of docs/design.md section 3: the only place topic strings are built or parsed.
 
     {prefix}/up/{user_id}     uplink commands of one user (the bridge consumes)
     {prefix}/t/{thread_id}    events of one thread (members receive)

@@ -13,9 +13,9 @@ ThreadId = NewType("ThreadId", str)
 MessageId = NewType("MessageId", str)
 SessionId = NewType("SessionId", str)
 
-# Letters, digits, '_', '-', '.' only: never '/', '+', '#', whitespace or NUL (DESIGN.md s.3), nor
-# '@' (an id must not look like someone's email: login takes either),
-# and never a leading '$' (the broker's own topics) or a leading "mqim-" (service accounts).
+# Letters, digits, '_', '-', '.' only (contract/fields.py): never '/', '+', '#', whitespace or
+# NUL (docs/design.md section 3), nor '@' (an id must not look like someone's email: login takes
+# either), and never a leading '$' (the broker's own topics) or "mqim-" (service accounts).
 _ID_RE = re.compile(ID_PATTERN)
 RESERVED_PREFIX = "mqim-"
 # Path words of routes that also take an id (/api/friends/groups, /api/users/me, ...).

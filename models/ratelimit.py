@@ -1,4 +1,4 @@
-"""Abuse limits (DESIGN.md section 11): login attempts per account and per client address,
+"""Abuse limits (docs/design.md section 11): login attempts per account and per client address,
 registrations and verification codes per client address, sends per user.
 
 Built on the `limits` library. Each limit allows N per window and refills as old hits age out,

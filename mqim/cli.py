@@ -22,7 +22,7 @@ DESCRIPTION = """\
 mqim: an instant-messaging backend built around an MQTT broker.
 
 Settings come from MQIM_* environment variables, or from a TOML file named by MQIM_CONFIG
-(same keys in lower case without the prefix); flags override both. See README.md."""
+(same keys in lower case without the prefix); flags override both. See docs/configuration.md."""
 
 _SETTING_FLAGS = ("http", "mqtt", "mqtt_ws", "broker_url", "database_url", "data_dir",
                   "log_level")

@@ -90,7 +90,8 @@ class ModelDirectory:
         self._members.pop(thread_id, None)
 
     async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
-        # Live connections are the broker's business (EmbeddedAccess kicks them; README).
+        # Live connections are the broker's business (EmbeddedAccess kicks them;
+        # docs/guarantees.md).
         self._sessions_generation += 1
         self._sessions.pop(session_id, None)
 

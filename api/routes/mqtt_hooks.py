@@ -13,7 +13,8 @@ Every route needs the shared secret `MQIM_MQTT_HOOK_SECRET`, presented as
 `Authorization: Bearer <secret>`, `X-Mqim-Hook-Secret: <secret>` or, for brokers that cannot send
 headers (mosquitto-go-auth, amqtt, VerneMQ), `?secret=<secret>` in the configured URL. With the
 setting empty the routes answer 404 like any unknown path. A wrong secret is 401 and a malformed
-request 400, both in the DESIGN.md error envelope; a denial is never an error status except in
+request 400, both in the error envelope (docs/design.md section 5); a denial is never an error
+status except in
 go-auth's status mode, where the status is the answer.
 """
 

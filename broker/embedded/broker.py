@@ -1,7 +1,7 @@
 """The embedded amqtt broker: `async with embedded_broker(settings, directory):`.
 
-amqtt 0.12.1 has measured gaps (../shared/research/brokers.md s.1); this module closes those that
-code can close and the README lists the rest:
+amqtt 0.12.1 has measured gaps (docs/guarantees.md lists them with what mqim does about each);
+this module closes those that code can close:
 - a CONNECT with bad credentials still deletes or takes over the session of its client id ->
   credentials are checked first;
 - retained messages are delivered without ACL checks -> the broker stores none at all;

@@ -8,7 +8,7 @@ Two sources give the bridge the same four calls:
   straight to the bridge in the same process. This skips, per message, amqtt's fan-out scan over
   every subscription, a PUBLISH encode and write to the bridge, paho's parse, and the bridge's
   PUBACK back. amqtt never redelivers unacknowledged QoS 1 messages anyway, so the guarantee
-  is the one it already had: clients retry a send that got no ack (DESIGN.md, section 4).
+  is the one it already had: clients retry a send that got no ack (docs/design.md section 4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The amqtt 0.12.1 gaps that mqim closes (README, "the embedded broker's limits")."""
+"""The amqtt 0.12.1 gaps that mqim closes (docs/guarantees.md)."""
 
 from __future__ import annotations
 
