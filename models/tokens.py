@@ -40,8 +40,20 @@ def issue_access_token(secret: str, user_id: str, session_id: str, ttl: int) -> 
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+# An access token is ~250 bytes; the Mosquitto plugin refuses anything over this too.
+MAX_TOKEN_BYTES = 8192
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
 def decode_access_token(secret: str, token: str) -> AccessClaims:
-    """Verified claims; TokenExpiredError or TokenInvalidError otherwise."""
+    """Verified claims; TokenExpiredError or TokenInvalidError otherwise.
+
+    Held to the same cases as the Mosquitto plugin's C verifier (tests/conformance/): beyond
+    PyJWT's checks, a token over MAX_TOKEN_BYTES and a time claim that is not a JSON number
+    (PyJWT takes anything int() takes, "123" or true) are refused, as RFC 7519 requires.
+    """
+    if len(token.encode()) > MAX_TOKEN_BYTES:
+        raise TokenInvalidError("access token invalid")
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "sid"]}
@@ -50,6 +62,9 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
         raise TokenExpiredError("access token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise TokenInvalidError("access token invalid") from exc
+    if any(isinstance(claims[name], bool) or not isinstance(claims[name], int | float)
+           for name in _TIME_CLAIMS if name in claims):
+        raise TokenInvalidError("access token invalid")
     if claims.get("typ") != "access":
         raise TokenInvalidError("not an access token")
     return AccessClaims(UserId(claims["sub"]), SessionId(claims["sid"]), int(claims["exp"]))

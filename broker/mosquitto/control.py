@@ -1,7 +1,7 @@
 """The client of mqim's Mosquitto plugin: tell the broker about memberships, sessions, bans, rules.
 
-The plugin (`broker/mosquitto/mqim_auth.c`) keeps that state in memory and takes JSON commands on
-`$CONTROL/mqim/v1`, like Mosquitto's dynamic-security plugin; it answers on
+The plugin (the C sources beside this module) keeps that state in memory and takes JSON commands
+on `$CONTROL/mqim/v1`, like Mosquitto's dynamic-security plugin; it answers on
 `$CONTROL/mqim/v1/response` with one entry per command, echoing the request's `id`.
 
 `MosquittoControl` owns its own MQTT connection (made by the factory it is given, as a service

@@ -1,12 +1,12 @@
 """The Mosquitto single-node mode: build mqim's Mosquitto plugin, render `mosquitto.conf`, run it.
 
-`broker/mosquitto/mqim_auth.c` is a Mosquitto 2.0 plugin (API v5) that does what the embedded
-broker's plugins do (`broker/embedded/plugins.py`): JWT logins, the topic ACL of
-`broker/acl.py`, checked on every delivery. It keeps thread memberships, ended sessions, bans
-and extra rules in memory;
-`broker/mosquitto/control.py` sends them. This module compiles the plugin with the system C
-compiler, rewrites the repository's `mosquitto.conf` for a concrete deployment (ports, paths,
-plugin options), and can run a Mosquitto process for tests and benchmarks. It does not install
+The C sources next to this module (`mqim_auth.h` and its `.c` files) are a Mosquitto 2.0 plugin
+(API v5) that does what the embedded broker's plugins do (`broker/embedded/plugins.py`): JWT
+logins, the topic ACL of `broker/acl.py`, checked on every delivery. It keeps thread
+memberships, ended sessions, bans and extra rules in memory; `broker/mosquitto/control.py`
+sends them. This module compiles the plugin with the system C compiler into one library,
+rewrites the repository's `mosquitto.conf` for a concrete deployment (ports, paths, plugin
+options), and can run a Mosquitto process for tests and benchmarks. It does not install
 Mosquitto or supervise it in production (use the distribution's service for that).
 """
 
@@ -26,7 +26,8 @@ from pathlib import Path
 from broker.errors import BrokerError
 from contract.topics import is_topic_safe
 
-PLUGIN_SOURCE = Path(__file__).parent / "mqim_auth.c"
+PLUGIN_DIR = Path(__file__).parent
+PLUGIN_HEADER = PLUGIN_DIR / "mqim_auth.h"
 PLUGIN_NAME = "mqim_auth.so"
 
 # Debian/Ubuntu packages that provide what the build needs.
@@ -53,14 +54,23 @@ class MosquittoStartError(BrokerError):
     """Mosquitto is not installed, or exited / did not listen after being started."""
 
 
-def build_plugin(out_dir: Path) -> Path:
-    """Compile the plugin into `out_dir/mqim_auth.so` unless it is newer than the source.
+def plugin_sources() -> list[Path]:
+    """The plugin's C files, in a stable order: every `*.c` beside its header."""
+    return sorted(PLUGIN_DIR.glob("*.c"))
 
-    The library is written under a temporary name and renamed, so concurrent builds and a
-    broker loading the old file never see a half-written one.
+
+def build_plugin(out_dir: Path) -> Path:
+    """Compile the plugin into `out_dir/mqim_auth.so` unless it is newer than every source
+    file and the header.
+
+    All `.c` files go into one library in one compiler run, with the same flags. The library is
+    written under a temporary name and renamed, so concurrent builds and a broker loading the
+    old file never see a half-written one.
     """
     target = out_dir / PLUGIN_NAME
-    if target.exists() and target.stat().st_mtime >= PLUGIN_SOURCE.stat().st_mtime:
+    sources = plugin_sources()
+    newest = max(path.stat().st_mtime for path in [*sources, PLUGIN_HEADER])
+    if target.exists() and target.stat().st_mtime >= newest:
         return target
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
@@ -72,9 +82,9 @@ def build_plugin(out_dir: Path) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=".mqim_auth-", suffix=".so", dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
-    command = [compiler, *_CFLAGS, "-o", str(tmp), str(PLUGIN_SOURCE), *_LIBS]
+    command = [compiler, *_CFLAGS, "-o", str(tmp), *map(str, sources), *_LIBS]
     try:
-        result = subprocess.run(  # noqa: S603  # fixed argv, our own source file, no shell
+        result = subprocess.run(  # noqa: S603  # fixed argv, our own source files, no shell
             command, capture_output=True, text=True, check=False, timeout=120
         )
         if result.returncode != 0:
@@ -98,7 +108,7 @@ def explain_build_failure(stderr: str) -> str:
             f"cannot build the Mosquitto plugin: missing {', '.join(missing)}; install: "
             f"sudo apt-get install -y {' '.join(BUILD_PACKAGES)}\n{stderr.strip()}"
         )
-    return f"cannot build the Mosquitto plugin {PLUGIN_SOURCE}:\n{stderr.strip()}"
+    return f"cannot build the Mosquitto plugin in {PLUGIN_DIR}:\n{stderr.strip()}"
 
 
 def _directive(line: str) -> str:

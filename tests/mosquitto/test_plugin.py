@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import queue
 import threading
 import time
@@ -26,7 +27,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.mosquitto.control import CONTROL_TOPIC, RESPONSE_TOPIC, ControlError, MosquittoControl
-from broker.mosquitto.plugin import build_plugin, explain_build_failure, render_mosquitto_conf
+from broker.mosquitto.plugin import (
+    PLUGIN_HEADER,
+    build_plugin,
+    explain_build_failure,
+    plugin_sources,
+    render_mosquitto_conf,
+)
 from tests.helpers import received_event, unique_id
 from tests.mosquitto.conftest import REPO_ROOT, MosquittoBroker
 
@@ -821,3 +828,14 @@ def test_build_is_skipped_when_the_library_is_newer(tmp_path: Path) -> None:
     stamp = built.stat().st_mtime_ns
     assert build_plugin(tmp_path) == built
     assert built.stat().st_mtime_ns == stamp
+
+
+def test_build_compiles_every_source_and_redoes_it_when_one_is_newer(tmp_path: Path) -> None:
+    built = build_plugin(tmp_path)
+    assert {p.name for p in plugin_sources()} >= {"plugin.c", "auth.c", "acl.c", "state.c",
+                                                   "control.c"}
+    for source in (PLUGIN_HEADER, plugin_sources()[0]):
+        older = source.stat().st_mtime - 10
+        os.utime(built, (older, older))
+        assert build_plugin(tmp_path) == built
+        assert built.stat().st_mtime > older, source.name
