@@ -130,6 +130,9 @@ async def add_members(actor_id: str, thread_id: str, user_ids: Sequence[str]) ->
 async def remove_member(actor_id: str, thread_id: str, user_id: str) -> MembershipChange:
     """Remove `user_id` (or leave, when actor and user are the same)."""
     async with in_transaction() as conn:
+        # The thread row first, as models.append does (it updates members' read_seq while
+        # holding it): deleting the member row first deadlocks against a send.
+        await Thread.filter(id=thread_id).using_db(conn).select_for_update().first()
         actor = await get_membership(thread_id, actor_id, conn)
         thread = await get_thread(thread_id, conn)
         if thread.kind == ThreadKind.DIRECT:

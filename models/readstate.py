@@ -12,6 +12,7 @@ from typing import cast
 
 from tortoise.functions import Count
 
+from contract.errors import NotAMemberError
 from models.clock import utcnow
 from models.message import EntryKind, Message, last_entries
 from models.thread import Member, Thread, get_membership
@@ -34,6 +35,8 @@ async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
     if updated:
         return ReadMark(thread_id, user_id, target, True)
     current = await Member.filter(id=member.id).values_list("read_seq", flat=True)
+    if not current:  # removed meanwhile
+        raise NotAMemberError(thread_id)
     return ReadMark(thread_id, user_id, cast(int, current[0]), False)
 
 
@@ -48,6 +51,8 @@ async def _unread_counts(user_id: str, members: list[Member]) -> dict[str, int]:
                 thread_id=member.thread_id,
                 kind=EntryKind.MESSAGE,
                 seq__gt=member.read_seq,
+                # Not past the max_seq this answer reports, though writers go on meanwhile.
+                seq__lte=member.thread.last_seq,
             )
             .exclude(sender_id=user_id)
             .annotate(n=Count("id"))

@@ -16,6 +16,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "mqim_bench.py"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["embedded", "mosquitto"])
 async def test_bench_quick_run_reports_every_figure(
     mode: str, capsys: pytest.CaptureFixture[str]
