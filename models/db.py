@@ -122,7 +122,8 @@ async def open_database(settings: Settings) -> AsyncIterator[None]:
         logger.info("database ready at %s", describe_database(settings.db_url))
         yield
     finally:
-        await connections.close_all()
+        # Also uninstalls the process-wide fallback, so the process may open a database again.
+        await Tortoise.close_connections()
 
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from models.db import open_database
@@ -31,17 +30,12 @@ async def database(
     # Tortoise caches each model's INSERT/DELETE statements by connection name, not dialect:
     # SQLite's `?` placeholders would reach PostgreSQL after the switch.
     EXECUTOR_CACHE.clear()
-    try:
-        if kind == "sqlite":
-            async with open_database(make_settings(workdir)):
-                yield kind
-            return
-        async with postgres_database() as url, open_database(
-            make_settings(workdir, database_url=url)
-        ):
+    if kind == "sqlite":
+        async with open_database(make_settings(workdir)):
             yield kind
-    finally:
-        # open_database closes the connections but leaves its context installed as the
-        # process-wide fallback (a server opens one database per process); the next module's
-        # init would be refused.
-        await Tortoise.close_connections()
+        return
+    async with postgres_database() as url, open_database(
+        make_settings(workdir, database_url=url)
+    ):
+        yield kind
+
