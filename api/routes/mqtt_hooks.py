@@ -37,6 +37,18 @@ from api.mqtt_decide import Decision, HookAction, decide
 from api.schemas import parse_body, read_body
 from api.state import ApiState
 from contract.errors import InvalidParameterError, NotFoundError, TokenInvalidError
+from contract.hooks import (
+    VMQ_NOT_ALLOWED,
+    VMQ_OK,
+    EmqxAclRule,
+    EmqxAuthnReply,
+    EmqxAuthzReply,
+    GoAuthJson,
+    GoAuthStatus,
+    VmqModifiers,
+    VmqReply,
+    VmqTopicGrant,
+)
 from contract.jsonin import decode_json
 from contract.validation import validate
 
@@ -126,11 +138,11 @@ async def _go_auth_params(request: Request) -> dict[str, Any]:
 def _go_auth_reply(request: Request, decision: Decision) -> Response:
     mode = request.query_params.get("mode", "status")
     if mode == "json":
-        return JSONResponse({"Ok": decision.allowed, "Error": decision.reason})
+        return JSONResponse(GoAuthJson(Ok=decision.allowed, Error=decision.reason).body())
     if mode == "text":
         return PlainTextResponse("ok" if decision.allowed else "error")
     if decision.allowed:
-        return ok({"ok": True})
+        return ok(GoAuthStatus())
     return error_response(403, 1004, "forbidden", decision.reason)
 
 
@@ -189,7 +201,7 @@ class EmqxAuthz(_Hook):
     retain: StrictBool | Literal["true", "false"] = False
 
 
-def emqx_user_acl(state: ApiState) -> list[dict[str, Any]]:
+def emqx_user_acl(state: ApiState) -> list[EmqxAclRule]:
     """The static part of every user's rights, in EMQX's ACL rule format (5.5+).
 
     No final deny: thread topics (membership changes while connected) and admin rules fall
@@ -197,9 +209,9 @@ def emqx_user_acl(state: ApiState) -> list[dict[str, Any]]:
     """
     me = "${username}"
     return [
-        {"permission": "deny", "action": "publish", "topic": "#", "retain": True},
-        {"permission": "allow", "action": "publish", "topic": state.scheme.uplink(me)},
-        {"permission": "allow", "action": "subscribe", "topic": state.scheme.user(me)},
+        EmqxAclRule(permission="deny", action="publish", topic="#", retain=True),
+        EmqxAclRule(permission="allow", action="publish", topic=state.scheme.uplink(me)),
+        EmqxAclRule(permission="allow", action="subscribe", topic=state.scheme.user(me)),
     ]
 
 
@@ -209,12 +221,12 @@ async def emqx_authn(request: Request) -> Response:
     decision = await decide(state, HookAction.CONNECT, username=body.username,
                             password=body.password, client_id=body.clientid)
     if not decision.allowed:
-        return JSONResponse({"result": "deny", "is_superuser": False})
-    reply: dict[str, Any] = {"result": "allow", "is_superuser": decision.superuser}
-    if not decision.superuser:
-        reply["expire_at"] = decision.expires_at
-        reply["acl"] = emqx_user_acl(state)
-    return JSONResponse(reply)
+        return JSONResponse(EmqxAuthnReply(result="deny", is_superuser=False).body())
+    if decision.superuser:
+        return JSONResponse(EmqxAuthnReply(result="allow", is_superuser=True).body())
+    return JSONResponse(EmqxAuthnReply(result="allow", is_superuser=False,
+                                  expire_at=decision.expires_at,
+                                  acl=emqx_user_acl(state)).body())
 
 
 async def emqx_authz(request: Request) -> Response:
@@ -223,7 +235,7 @@ async def emqx_authz(request: Request) -> Response:
     action = HookAction.PUBLISH if body.action == "publish" else HookAction.SUBSCRIBE
     decision = await decide(state, action, username=body.username, topic=body.topic,
                             retain=body.retain in (True, "true"))
-    return JSONResponse({"result": "allow" if decision.allowed else "deny"})
+    return JSONResponse(EmqxAuthzReply(result="allow" if decision.allowed else "deny").body())
 
 
 # --- VerneMQ webhooks --------------------------------------------------------------------------
@@ -263,7 +275,6 @@ class VmqPublish(_Hook):
 # depend on membership, and caching it saves a round trip per message.
 NO_CACHE = {"cache-control": "no-store"}
 PUBLISH_CACHE = {"cache-control": "max-age=60"}
-_NOT_ALLOWED = {"result": {"error": "not_allowed"}}
 _MQTT5_NOT_AUTHORIZED = 135
 _MQTT3_FAILURE = 128
 
@@ -272,24 +283,25 @@ async def _vmq_register(state: ApiState, request: Request, mqtt5: bool) -> Respo
     body = await parse_body(request, VmqRegister)
     decision = await decide(state, HookAction.CONNECT, username=body.username,
                             password=body.password, client_id=body.client_id)
-    return JSONResponse({"result": "ok"} if decision.allowed else _NOT_ALLOWED, headers=NO_CACHE)
+    reply = VMQ_OK if decision.allowed else VMQ_NOT_ALLOWED
+    return JSONResponse(reply.body(), headers=NO_CACHE)
 
 
 async def _vmq_subscribe(state: ApiState, request: Request, mqtt5: bool) -> Response:
     body = await parse_body(request, VmqSubscribe)
     refused = _MQTT5_NOT_AUTHORIZED if mqtt5 else _MQTT3_FAILURE
-    topics = []
+    topics: list[VmqTopicGrant] = []
     for entry in body.topics:
         decision = await decide(state, HookAction.SUBSCRIBE, username=body.username,
                                 topic=entry.topic)
         if decision.allowed:
-            topics.append(entry.model_dump())
+            topics.append(VmqTopicGrant.model_validate(entry.model_dump()))
         else:
-            topics.append({"topic": entry.topic, "qos": refused})
+            topics.append(VmqTopicGrant(topic=entry.topic, qos=refused))
     # MQTT 5 rewrites go in `modifiers`; the 3.1.1 hook reads `topics` at the top level.
-    reply = {"result": "ok", "modifiers": {"topics": topics}} if mqtt5 else {
-        "result": "ok", "topics": topics}
-    return JSONResponse(reply, headers=NO_CACHE)
+    reply = (VmqReply(result="ok", modifiers=VmqModifiers(topics=topics)) if mqtt5
+             else VmqReply(result="ok", topics=topics))
+    return JSONResponse(reply.body(), headers=NO_CACHE)
 
 
 async def _vmq_publish(state: ApiState, request: Request, mqtt5: bool) -> Response:
@@ -297,8 +309,8 @@ async def _vmq_publish(state: ApiState, request: Request, mqtt5: bool) -> Respon
     decision = await decide(state, HookAction.PUBLISH, username=body.username, topic=body.topic,
                             retain=body.retain)
     if decision.allowed:
-        return JSONResponse({"result": "ok"}, headers=PUBLISH_CACHE)
-    return JSONResponse(_NOT_ALLOWED, headers=NO_CACHE)
+        return JSONResponse(VMQ_OK.body(), headers=PUBLISH_CACHE)
+    return JSONResponse(VMQ_NOT_ALLOWED.body(), headers=NO_CACHE)
 
 
 VmqHandler = Callable[[ApiState, Request, bool], Awaitable[Response]]
