@@ -4,9 +4,16 @@ printed at the end of the run so a closing note can quote them."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from broker.embedded.broker import MqimBroker, embedded_broker
+from config import Settings
+from tests.helpers import make_settings
+from tests.hostile.mqtt_raw import SHORT_CONNECT_TIMEOUT, TokenDirectory
 
 # surface -> figure -> value; counters add up, maxima keep the largest.
 FIGURES: defaultdict[str, dict[str, float]] = defaultdict(dict)
@@ -32,3 +39,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture
 def figures() -> defaultdict[str, dict[str, float]]:
     return FIGURES
+
+@pytest.fixture(scope="module")
+async def short_timeout_broker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[Settings, MqimBroker]]:
+    """An in-process embedded broker (real listener) that waits 1 s for a CONNECT."""
+    settings = make_settings(Path(tmp_path_factory.mktemp("short-timeout")), mqtt_ws=None)
+    async with embedded_broker(settings, TokenDirectory(),
+                               connect_timeout=SHORT_CONNECT_TIMEOUT) as broker:
+        yield settings, broker
