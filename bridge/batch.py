@@ -11,8 +11,9 @@ uplinks to the broker.
 Each command succeeds or fails on its own: a bad command gets its `error` (with its `req`), and
 never costs the other users' commands in the same batch. If the batch's write fails, its sends
 are stored one at a time; a command that still fails while the database answers is that
-command's fault (an `internal_error` for it alone). Only a database that does not answer makes
-`handle` raise, so the runner pauses and retries the batch.
+command's fault (an `internal_error` for it alone). Only the database's own faults (a lost or
+broken connection, or no answer to a ping) make `handle` raise, so the runner pauses and
+retries the batch.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from contract.commands import Command, CommandError, SendCommand, parse_command
 from contract.errors import InternalError, MqimError, error_event
 from contract.events import AckEvent
 from contract.http import SendResult
-from models.db import database_alive
+from models.db import database_alive, is_connection_fault
 from models.message import draft_of
 
 logger = logging.getLogger(__name__)
@@ -128,9 +129,10 @@ class BatchHandler:
 
     async def _fault(self, outbox: Outbox, sender_id: str, req: str | None, exc: Exception,
                      ) -> None:
-        """An unexpected failure of one command: the database's (raise, so the batch is retried)
-        or the command's own (answer it with an error; the others go on)."""
-        if not await database_alive():
+        """An unexpected failure of one command: the database's (raise, so the batch is retried
+        after a pause, on fresh connections) or the command's own (answer it with an error; the
+        others go on)."""
+        if is_connection_fault(exc) or not await database_alive():
             raise DatabaseUnavailableError("the database does not answer") from exc
         logger.error("an uplink command from %s failed; answered with internal_error",
                      sender_id, exc_info=exc)

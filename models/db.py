@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api.migrate import migrate
 
 from config import Settings
@@ -140,3 +141,29 @@ async def database_alive() -> bool:
     except Exception:  # noqa: BLE001  # any failure to answer means "not alive"
         return False
     return True
+
+
+# Failures of the link to the database rather than of a statement: a lost or reset connection
+# (a failover, an admin's terminate, a restart), or a driver whose connection state broke with it.
+_CONNECTION_FAULTS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError and its kind
+    TimeoutError,
+    DBConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, terminated backend
+)
+
+
+def is_connection_fault(exc: BaseException) -> bool:
+    """Whether `exc`, or what it was raised from, is the database connection failing (so a
+    retry after a pause is right), as opposed to a statement refused for its data."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _CONNECTION_FAULTS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

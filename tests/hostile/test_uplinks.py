@@ -241,7 +241,7 @@ async def test_dropped_database_connections_cost_no_send(
     try:
         async with mqtt_session(server.settings, victim) as v:
             await v.subscribe(f"{prefix}/u/{victim.user_id}", qos=1)
-            for _ in range(3):
+            for _ in range(6):
                 dropped = await admin.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = $1 AND pid <> pg_backend_pid()", database)
