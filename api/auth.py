@@ -30,7 +30,7 @@ async def authenticate(request: Request) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenInvalidError("missing Authorization: Bearer <token> header")
-    claims = decode_access_token(state_of(request).settings.jwt_secret, token.strip())
+    claims = decode_access_token(state_of(request).ctx.settings.jwt_secret, token.strip())
     if not await is_session_active(claims.session_id, claims.user_id):
         raise TokenInvalidError("session has ended; log in again")
     return Caller(claims.user_id, claims.session_id)

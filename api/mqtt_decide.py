@@ -108,7 +108,7 @@ async def decide(
     """
     if not username:
         return _deny("no username")
-    services = service_credentials(state.settings)
+    services = service_credentials(state.ctx.settings)
     is_service = username in services
     if action == HookAction.CONNECT:
         return await _decide_connect(state, username, client_id, password, services)
@@ -121,7 +121,7 @@ async def decide(
         return _deny("retained messages are not used on mqim topics")
     for access in accesses:
         allowed = await check_topic_access(
-            username=username, topic=topic, access=access, scheme=state.scheme,
+            username=username, topic=topic, access=access, scheme=state.ctx.topics,
             directory=state.directory, service_users=services.keys(),
         )
         if not allowed:
@@ -147,7 +147,7 @@ async def _decide_connect(
         logger.info("hook: refused MQTT login of %r: invalid, expired or ended token", username)
         return _deny("password is not a live access token of this user")
     try:
-        claims = decode_access_token(state.settings.jwt_secret, password)
+        claims = decode_access_token(state.ctx.settings.jwt_secret, password)
     except AuthError:  # expired between the two reads
         return _deny("password is not a live access token of this user")
     return Decision(True, expires_at=claims.expires_at)

@@ -65,7 +65,7 @@ def _digest(value: str) -> bytes:
 def hook_state(request: Request) -> ApiState:
     """The API state, once the request has shown the hook secret (404 when hooks are off)."""
     state = state_of(request)
-    secret = state.settings.mqtt_hook_secret
+    secret = state.ctx.settings.mqtt_hook_secret
     if not secret:
         raise NotFoundError("Not Found")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -210,8 +210,8 @@ def emqx_user_acl(state: ApiState) -> list[EmqxAclRule]:
     me = "${username}"
     return [
         EmqxAclRule(permission="deny", action="publish", topic="#", retain=True),
-        EmqxAclRule(permission="allow", action="publish", topic=state.scheme.uplink(me)),
-        EmqxAclRule(permission="allow", action="subscribe", topic=state.scheme.user(me)),
+        EmqxAclRule(permission="allow", action="publish", topic=state.ctx.topics.uplink(me)),
+        EmqxAclRule(permission="allow", action="subscribe", topic=state.ctx.topics.user(me)),
     ]
 
 
