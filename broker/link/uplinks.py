@@ -28,6 +28,11 @@ MAX_QUEUED = 50_000
 # The same bound in payload bytes: 50,000 uplinks of up to 1 MiB each (the broker's largest
 # packet) would otherwise be allowed about 50 GB.
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
+# One sender's share of the queue: past it, only that sender's uplinks are dropped, so a client
+# flooding the broker cannot fill the queue and have other users' commands dropped. Generous
+# beside a client flushing hundreds of queued sends after a reconnect.
+MAX_QUEUED_PER_SENDER = 2_000
+MAX_QUEUED_BYTES_PER_SENDER = 4 * 1024 * 1024
 
 
 class Received(Protocol):
@@ -68,30 +73,50 @@ class QueuedUplink:
 class UplinkQueue:
     """An UplinkSource fed by the embedded broker on the same event loop."""
 
-    def __init__(self, max_queued: int = MAX_QUEUED, max_bytes: int = MAX_QUEUED_BYTES) -> None:
+    def __init__(
+        self, max_queued: int = MAX_QUEUED, max_bytes: int = MAX_QUEUED_BYTES, *,
+        max_per_sender: int = MAX_QUEUED_PER_SENDER,
+        max_bytes_per_sender: int = MAX_QUEUED_BYTES_PER_SENDER,
+    ) -> None:
         self._queue: deque[QueuedUplink] = deque()
         self._reader: asyncio.Future[None] | None = None
         self._max_queued = max_queued
         self._max_bytes = max_bytes
+        self._max_per_sender = max_per_sender
+        self._max_bytes_per_sender = max_bytes_per_sender
+        # Per uplink topic (one per sender): its uplinks and their payload bytes in the queue.
+        self._senders: dict[str, list[int]] = {}
         self.queued_bytes = 0  # payload bytes in the queue
         self.dropped = 0
 
     def put(self, topic: str, payload: bytes) -> None:
+        share = self._senders.get(topic) or [0, 0]
         if (len(self._queue) >= self._max_queued
-                or self.queued_bytes + len(payload) > self._max_bytes):
+                or self.queued_bytes + len(payload) > self._max_bytes
+                or share[0] >= self._max_per_sender
+                or share[1] + len(payload) > self._max_bytes_per_sender):
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                logger.warning("bridge is %d uplinks (%d bytes) behind: dropped %d (clients "
-                               "retry them)", len(self._queue), self.queued_bytes, self.dropped)
+                logger.warning("bridge is %d uplinks (%d bytes) behind, %d (%d bytes) of them "
+                               "from %s: dropped %d (clients retry them)", len(self._queue),
+                               self.queued_bytes, share[0], share[1], topic, self.dropped)
             return
         self._queue.append(QueuedUplink(topic, payload))
         self.queued_bytes += len(payload)
+        share[0] += 1
+        share[1] += len(payload)
+        self._senders[topic] = share
         if self._reader is not None and not self._reader.done():
             self._reader.set_result(None)
 
     def _pop(self) -> QueuedUplink:
         uplink = self._queue.popleft()
         self.queued_bytes -= len(uplink.payload)
+        share = self._senders[uplink.topic]
+        share[0] -= 1
+        share[1] -= len(uplink.payload)
+        if not share[0]:
+            del self._senders[uplink.topic]
         return uplink
 
     async def next_message(self) -> Received:

@@ -64,3 +64,21 @@ async def test_one_payload_over_the_byte_bound_is_dropped_even_when_the_queue_is
     queue = UplinkQueue(max_bytes=4)
     queue.put("im/up/alice", b"12345")
     assert (queue.dropped, queue.queued_bytes, queue.take_ready(10)) == (1, 0, [])
+
+
+@pytest.mark.parametrize("bound", ["count", "bytes"])
+async def test_a_flooding_sender_loses_only_its_own_uplinks(bound: str) -> None:
+    """One sender over its share of the queue is dropped alone: other users' uplinks still get
+    in, and the flooder's share frees as the bridge takes them."""
+    queue = (UplinkQueue(max_per_sender=3) if bound == "count"
+             else UplinkQueue(max_bytes_per_sender=12))
+    for _ in range(10):
+        queue.put("im/up/mallory", b"flood")
+    queue.put("im/up/alice", b"hi")
+    assert queue.dropped == (7 if bound == "count" else 8)
+    taken = [(m.topic, m.payload) for m in queue.take_ready(100)]
+    assert taken[-1] == ("im/up/alice", b"hi")
+    assert [t for t, _ in taken].count("im/up/mallory") == (3 if bound == "count" else 2)
+    queue.put("im/up/mallory", b"again")  # its share is free once taken
+    assert (await queue.next_message()).payload == b"again"
+    assert queue.queued_bytes == 0
