@@ -12,12 +12,9 @@ is best effort after the commit: a failure is logged, and `mqim acl sync` repair
 
 from __future__ import annotations
 
-import logging
-
 from actions.context import Context
 from actions.sessions import kick
 from broker.acl import ExtraRule, filter_covers, touches_tree
-from broker.errors import BrokerError
 from contract.accounts import AclLine, AclRuleView, BanResult, BanStatus, RuleDeleted
 from contract.errors import ForbiddenError, InvalidParameterError
 from contract.topics import TopicScheme
@@ -25,8 +22,6 @@ from models.account import set_banned
 from models.aclrule import AclRule, acl_of, add_rule, delete_rule, list_rules
 from models.session import EndReason
 from models.user import get_user
-
-logger = logging.getLogger(__name__)
 
 
 async def check_admin(user_id: str) -> None:
@@ -50,10 +45,7 @@ async def unban(ctx: Context, user_id: str) -> BanStatus:
 
 
 async def _tell_broker_ban(ctx: Context, user_id: str, banned: bool) -> None:
-    try:
-        await ctx.access.user_banned(user_id, banned)
-    except BrokerError as exc:
-        logger.error("ban of %s stored, but the broker was not told: %s", user_id, exc)
+    await ctx.tell_broker(ctx.access.user_banned(user_id, banned), f"ban of {user_id} stored")
 
 
 def _rule_view(rule: AclRule) -> AclRuleView:
@@ -83,10 +75,7 @@ async def remove(ctx: Context, rule_id: int) -> RuleDeleted:
 async def _rules_changed(ctx: Context) -> None:
     """The whole rule set, as committed, to the broker."""
     current = [ExtraRule(r.topic, r.access.value, r.user_id) for r in await list_rules()]
-    try:
-        await ctx.access.rules_changed(current)
-    except BrokerError as exc:
-        logger.error("ACL rules stored, but the broker was not told: %s", exc)
+    await ctx.tell_broker(ctx.access.rules_changed(current), "ACL rules stored")
 
 
 async def user_acl(topics: TopicScheme, user_id: str) -> list[AclLine]:

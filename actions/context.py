@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from broker.acl import AccessSync
@@ -37,6 +37,14 @@ class Context:
             await self.publisher.publish_all(events, qos=qos)
         except BrokerError as exc:
             logger.warning("committed, but could not publish %d event(s): %s", len(events), exc)
+
+    async def tell_broker(self, change: Awaitable[None], what: str) -> None:
+        """Await an AccessSync call made after a commit (`ctx.access.…`). A broker failure is
+        logged, not raised: the change is stored, and `mqim acl sync` repairs the broker."""
+        try:
+            await change
+        except BrokerError as exc:
+            logger.error("%s, but the broker was not told: %s", what, exc)
 
     def publishing_to(self, publisher: EventPublisher) -> Context:
         """The same context with another publisher (the bridge's per-batch outbox)."""

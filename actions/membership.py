@@ -9,12 +9,10 @@ removed one is refused), then the timeline `event` on the thread, then `thread_a
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from actions.context import Context
 from actions.timeline import entry_event
-from broker.errors import BrokerError
 from broker.link.publisher import Event
 from contract.events import ThreadAddedEvent, ThreadBrief, ThreadRemovedEvent
 from contract.threads import (
@@ -29,8 +27,6 @@ from models import membership
 from models.membership import MembershipChange
 from models.readstate import list_threads
 from models.thread import Role, Roster, get_roster, member_ids
-
-logger = logging.getLogger(__name__)
 
 
 async def create_thread(
@@ -95,10 +91,8 @@ async def announce_membership(ctx: Context, change: MembershipChange, actor_id: 
     """Tell the broker, then the thread, then each added or removed user."""
     thread_id = change.thread.id
     members = await member_ids(thread_id)
-    try:
-        await ctx.access.membership_changed(thread_id, members)
-    except BrokerError as exc:  # `mqim acl sync` repairs it
-        logger.error("membership of %s changed, but the broker was not told: %s", thread_id, exc)
+    await ctx.tell_broker(ctx.access.membership_changed(thread_id, members),
+                          f"membership of {thread_id} changed")
     events: list[Event] = []
     if change.entry is not None:
         events.append((ctx.topics.thread(thread_id), entry_event(change.entry)))

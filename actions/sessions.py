@@ -15,12 +15,10 @@ module trusts the user it is given.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from actions.context import Context
 from actions.profiles import user_self
-from broker.errors import BrokerError
 from contract.accounts import MqttCredentials, SessionEnded, SessionView, SignedIn, TokenBundle
 from contract.errors import RefreshReuseError
 from contract.events import KickedEvent
@@ -37,8 +35,6 @@ from models.session import (
 )
 from models.tokens import issue_access_token
 from models.user import User, get_user
-
-logger = logging.getLogger(__name__)
 
 
 def _bundle(ctx: Context, user: User, session: LoginSession, refresh_token: str) -> TokenBundle:
@@ -119,7 +115,5 @@ async def _tell_broker(ctx: Context, user_id: str, session_id: str) -> None:
     """The broker refuses the session from now on; its access tokens live at most one more TTL.
     A failure is logged, not raised: the session has ended all the same."""
     until = int(utcnow().timestamp()) + ctx.settings.access_token_ttl
-    try:
-        await ctx.access.session_ended(user_id, session_id, until)
-    except BrokerError as exc:
-        logger.error("session %s ended, but the broker was not told: %s", session_id, exc)
+    await ctx.tell_broker(ctx.access.session_ended(user_id, session_id, until),
+                          f"session {session_id} ended")
