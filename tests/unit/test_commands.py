@@ -81,6 +81,10 @@ def test_oversized_payload_names_its_req() -> None:
         (b'{"req": 5, "op": "send",', None),
         (b'{"req": "' + b"r" * 65 + b'", ', None),  # longer than a req may be
         (b" " * 70_000 + b'{"req": "late"', None),  # beyond the bounded scan
+        # Only the first "req" key is read (one bounded match, so a payload of thousands of
+        # near-misses costs no more than any other).
+        (b'{"req": 5, "op": "send", "x": {"req": "nested"}', None),
+        (b'{"req": "' + b"a" * 63 + b'\\' * 500, None),
     ],
 )
 def test_req_is_found_in_unparseable_payloads(payload: bytes, req: str | None) -> None:
