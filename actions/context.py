@@ -60,17 +60,17 @@ class Outbox:
         self._queued: list[tuple[int, list[Event]]] = []
 
     async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
+        self._extend(qos, events)
+
+    def add(self, event: Event) -> None:
+        """Queue one QoS 1 event without awaiting (the bridge's acks and errors)."""
+        self._extend(1, (event,))
+
+    def _extend(self, qos: int, events: Sequence[Event]) -> None:
         if self._queued and self._queued[-1][0] == qos:
             self._queued[-1][1].extend(events)
         else:
             self._queued.append((qos, list(events)))
-
-    def add(self, event: Event) -> None:
-        """Queue one QoS 1 event without awaiting (the bridge's acks and errors)."""
-        if self._queued and self._queued[-1][0] == 1:
-            self._queued[-1][1].append(event)
-        else:
-            self._queued.append((1, [event]))
 
     async def flush(self, publisher: EventPublisher) -> None:
         """Everything queued, ephemeral (QoS 0) events first, then the rest in order."""
