@@ -1,5 +1,5 @@
-"""Threads and who is in them: the one code path behind the thread routes (create a thread,
-add members, remove one or leave, list the caller's threads, show one).
+"""Who is in a thread: the one code path behind creating a thread, adding members, removing one
+or leaving (listing and showing threads are in actions/threadviews.py).
 
 The rules and the write live in models/membership.py; a change is announced after its commit
 by `announce_membership`: the broker first (so an added member may subscribe at once and a
@@ -12,21 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actions.context import Context
+from actions.threadviews import info_of
 from actions.timeline import entry_event
 from broker.link.publisher import Event
 from contract.events import ThreadAddedEvent, ThreadBrief, ThreadRemovedEvent
-from contract.threads import (
-    CreatedThread,
-    MemberRemoved,
-    MembersAdded,
-    Participant,
-    ThreadInfo,
-    ThreadListItem,
-)
+from contract.membership import MemberRemoved, MembersAdded
+from contract.threads import CreatedThread
 from models import membership
 from models.membership import MembershipChange
-from models.readstate import list_threads
-from models.thread import Role, Roster, get_roster, member_ids
+from models.thread import get_roster, member_ids, receiver_ids
 
 
 async def create_thread(
@@ -36,7 +30,7 @@ async def create_thread(
     change = await membership.create_thread(creator_id, kind, user_ids, name)
     if change.created:
         await announce_membership(ctx, change, creator_id)
-    info = _info(await get_roster(change.thread.id, creator_id))
+    info = info_of(await get_roster(change.thread.id, creator_id))
     return CreatedThread(**dict(info), created=change.created)
 
 
@@ -57,41 +51,11 @@ async def remove_member(ctx: Context, actor_id: str, thread_id: str, user_id: st
                          seq=change.entry.seq if change.entry else None)
 
 
-async def threads_of(user_id: str) -> list[ThreadListItem]:
-    """The user's threads, newest activity first."""
-    return [
-        ThreadListItem(
-            thread_id=t.member.thread.id, type=t.member.thread.kind.value,
-            name=t.member.thread.name, role=t.member.role.value,
-            max_seq=t.member.thread.last_seq, read_seq=t.member.read_seq, unread=t.unread,
-            last_message=entry_event(t.last_entry) if t.last_entry else None,
-            last_activity_at=t.member.thread.last_activity_at.isoformat(),
-        )
-        for t in await list_threads(user_id)
-    ]
-
-
-async def thread_info(user_id: str, thread_id: str) -> ThreadInfo:
-    """A thread as its members see it (ThreadNotFoundError or NotAMemberError to others)."""
-    return _info(await get_roster(thread_id, user_id))
-
-
-def _info(roster: Roster) -> ThreadInfo:
-    thread, members = roster.thread, roster.members
-    return ThreadInfo(
-        thread_id=thread.id, type=thread.kind.value, name=thread.name, owner_id=thread.owner_id,
-        admin_ids=[m.user_id for m in members if m.role == Role.ADMIN],
-        participants=[Participant(user_id=m.user_id, role=m.role.value, read_seq=m.read_seq)
-                      for m in members],
-        max_seq=thread.last_seq, created_at=thread.created_at.isoformat(),
-    )
-
-
 async def announce_membership(ctx: Context, change: MembershipChange, actor_id: str) -> None:
     """Tell the broker, then the thread, then each added or removed user."""
     thread_id = change.thread.id
     members = await member_ids(thread_id)
-    await ctx.tell_broker(ctx.access.membership_changed(thread_id, members),
+    await ctx.tell_broker(ctx.access.membership_changed(thread_id, await receiver_ids(thread_id)),
                           f"membership of {thread_id} changed")
     events: list[Event] = []
     if change.entry is not None:

@@ -17,11 +17,15 @@ from api.routes import (
     accounts,
     admin,
     friends,
+    governance,
     health,
+    invitations,
     me,
     messages,
     mqtt_hooks,
     presence,
+    rooms,
+    threadlist,
     threads,
     users,
 )
@@ -66,7 +70,9 @@ def create_app(
             yield {"api": state}
 
     return Starlette(
-        routes=[*accounts.routes, *me.routes, *threads.routes, *messages.routes, *admin.routes,
+        routes=[*accounts.routes, *me.routes, *threadlist.routes, *threads.routes,
+                *governance.routes, *invitations.routes, *rooms.routes, *messages.routes,
+                *admin.routes,
                 *users.routes, *friends.routes, *mqtt_hooks.routes, *presence.routes,
                 *health.routes],
         lifespan=lifespan,

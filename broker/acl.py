@@ -6,7 +6,7 @@ over HTTP. It denies by default: anything not granted below is refused.
 | topic          | publish         | subscribe / receive        |
 |----------------|-----------------|----------------------------|
 | im/up/{u}      | u               | service accounts only      |
-| im/t/{t}       | service only    | members of t               |
+| im/t/{t}       | service only    | members of t (not with recv_msg_opt 2, not once dissolved) |
 | im/u/{u}       | service only    | u                          |
 | anything else  | service only    | service only               |
 
@@ -115,7 +115,10 @@ class Directory(Protocol):
         """True if `password` is a live access token of `username`."""
         ...
 
-    async def is_member(self, user_id: str, thread_id: str) -> bool: ...
+    async def receives(self, user_id: str, thread_id: str) -> bool:
+        """True if the thread's events reach this user: a current member, not with
+        recv_msg_opt 2, of a thread that was not dissolved."""
+        ...
 
     async def rules_for(self, user_id: str) -> Sequence[ExtraRule]:
         """The extra rules that apply to this user."""
@@ -129,7 +132,10 @@ class AccessSync(Protocol):
     invalidation; Mosquitto's plugin keeps its own copy and is sent the change.
     """
 
-    async def membership_changed(self, thread_id: str, member_ids: Sequence[str]) -> None: ...
+    async def membership_changed(self, thread_id: str, member_ids: Sequence[str]) -> None:
+        """Who receives the thread now (`Directory.receives`), after any change to its members,
+        their recv_msg_opt or its status."""
+        ...
 
     async def session_ended(self, user_id: str, session_id: str, until: int) -> None:
         """A login session ended (logout, replaced, refresh reuse): refuse its token, kick it."""
@@ -161,5 +167,5 @@ async def check_topic_access(
     if parsed.kind == TopicKind.USER:
         return parsed.ident == username
     if parsed.kind == TopicKind.THREAD:
-        return await directory.is_member(username, parsed.ident)
+        return await directory.receives(username, parsed.ident)
     return False

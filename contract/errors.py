@@ -6,14 +6,16 @@ adapter and the MQTT bridge report the same failure the same way. They know noth
     MqimError
     ├── InvalidParameterError (1001) ── ContentInvalidError (4003)
     ├── ForbiddenError (1004) ── NotAMemberError (3003), NotOwnerError (3006), NotAdminError (3007),
-    │                            BlockedError (1009)
+    │                            ThreadDissolvedError (3002), CannotActOnOwnerError (3008),
+    │                            MutedInThreadError (3010), BlockedError (1009)
     ├── NotFoundError (1005) ── UserNotFoundError (2006), ThreadNotFoundError (3001),
     │                           MessageNotFoundError (4001)
     ├── AuthError ── TokenInvalidError (2001), TokenExpiredError (2002), LoginFailedError (2005),
     │                AccountBannedError (2009)
     ├── ConflictError ── UserExistsError (2007), AlreadyMemberError (3005),
     │                    AlreadyFriendsError (1007), AlreadyExistsError (1010),
-    │                    RequestExistsError (1011), ClientMsgIdConflictError (4002)
+    │                    RequestExistsError (1011), ClientMsgIdConflictError (4002),
+    │                    RoomFullError (3011), InvitationDecidedError (3012)
     ├── RateLimitedError (1006)
     ├── PayloadTooLargeError (1012)
     └── InternalError (5000)
@@ -52,6 +54,11 @@ class ErrorCode(StrEnum):
     ALREADY_EXISTS = "already_exists"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CLIENT_MSG_ID_CONFLICT = "client_msg_id_conflict"
+    THREAD_DISSOLVED = "thread_dissolved"
+    CANNOT_ACT_ON_OWNER = "cannot_act_on_owner"
+    MUTED_IN_THREAD = "muted_in_thread"
+    ROOM_FULL = "room_full"
+    INVITATION_DECIDED = "invitation_decided"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -98,6 +105,34 @@ class NotOwnerError(ForbiddenError):
 class NotAdminError(ForbiddenError):
     code = ErrorCode.NOT_ADMIN
     number = 3007
+
+
+class ThreadDissolvedError(ForbiddenError):
+    """The owner dissolved the group or room: it stays readable, but takes no sends or changes."""
+
+    code = ErrorCode.THREAD_DISSOLVED
+    number = 3002
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id} was dissolved")
+        self.thread_id = thread_id
+
+
+class CannotActOnOwnerError(ForbiddenError):
+    """An admin acting on the owner or another admin (mute, remove), or anyone demoting the
+    owner."""
+
+    code = ErrorCode.CANNOT_ACT_ON_OWNER
+    number = 3008
+
+
+class MutedInThreadError(ForbiddenError):
+    code = ErrorCode.MUTED_IN_THREAD
+    number = 3010
+
+    def __init__(self, thread_id: str, until: str) -> None:
+        super().__init__(f"muted in thread {thread_id} until {until}")
+        self.thread_id = thread_id
 
 
 class BlockedError(ForbiddenError):
@@ -249,6 +284,20 @@ class ClientMsgIdConflictError(ConflictError):
 
     code = ErrorCode.CLIENT_MSG_ID_CONFLICT
     number = 4002
+
+
+class RoomFullError(ConflictError):
+    code = ErrorCode.ROOM_FULL
+    number = 3011
+
+    def __init__(self, thread_id: str, capacity: int) -> None:
+        super().__init__(f"room {thread_id} is full ({capacity} members)")
+        self.thread_id = thread_id
+
+
+class InvitationDecidedError(ConflictError):
+    code = ErrorCode.INVITATION_DECIDED
+    number = 3012
 
 
 def error_event(error: MqimError, req: str | None) -> ErrorEvent:

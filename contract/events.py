@@ -15,7 +15,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from contract.http import PresenceResult, ReadResult, SendResult, UserProfile, UserSelf
+from contract.http import (
+    MemberSettings,
+    PresenceResult,
+    ReadResult,
+    SendResult,
+    UserProfile,
+    UserSelf,
+)
 
 
 class WireEvent(BaseModel):
@@ -139,9 +146,33 @@ class ThreadAddedEvent(WireEvent):
 
 
 class ThreadRemovedEvent(WireEvent):
+    """The user is no longer in the thread (or it ended): `reason` says why."""
+
     type: Literal["thread_removed"]
     thread_id: str
     by: str
+    reason: Literal["left", "removed", "dissolved", "deleted", "declined"] = "removed"
+
+
+class ThreadSettingsEvent(WireEvent):
+    """The user's own settings of a thread changed (on another device, say): the new values."""
+
+    type: Literal["thread_settings"]
+    thread_id: str
+    settings: MemberSettings
+
+
+class InvitationEvent(WireEvent):
+    """To the owner and admins: someone waits to be let in (`inviter_id` None: they asked to
+    join). To the invitee, once decided, `status` approved or rejected."""
+
+    type: Literal["invitation"]
+    invitation_id: int
+    thread_id: str
+    user_id: str
+    inviter_id: str | None
+    status: Literal["pending", "approved", "rejected"]
+    created_at: int
 
 
 class FriendRequestEvent(WireEvent):
@@ -176,8 +207,8 @@ TimelineEntry = Annotated[MessageEvent | ThreadLogEvent, Field(discriminator="ty
 DownlinkEvent = Annotated[
     MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | ReadSyncEvent
     | PresenceEvent | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent | ThreadAddedEvent
-    | ThreadRemovedEvent | FriendRequestEvent | FriendRequestAcceptedEvent
-    | FriendRequestRejectedEvent | FriendRemovedEvent,
+    | ThreadRemovedEvent | ThreadSettingsEvent | InvitationEvent | FriendRequestEvent
+    | FriendRequestAcceptedEvent | FriendRequestRejectedEvent | FriendRemovedEvent,
     Field(discriminator="type"),
 ]
 DOWNLINK_EVENTS: TypeAdapter[DownlinkEvent] = TypeAdapter(DownlinkEvent)

@@ -107,3 +107,15 @@ class PresenceView(Shape):
     user_id: str
     status: str
     last_seen_at: int | None
+
+
+class MemberSettings(Shape):
+    """A member's own settings of a thread (PATCH /api/threads/{id}/settings answers them, and
+    the `thread_settings` event carries them, times as in HTTP: ISO 8601). `muted_until`: no
+    notifications until then; `recv_msg_opt` 0 normal, 1 no notifications, 2 not delivered."""
+
+    pinned: bool
+    archived: bool
+    marked_unread: bool
+    muted_until: str | None
+    recv_msg_opt: int

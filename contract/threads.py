@@ -1,6 +1,5 @@
-"""Threads on the wire: the thread routes' responses (the thread list, a thread's details, what
-creating a thread or changing its members answers), and the `logMessageData` of the membership
-entries (`log:subscribe`, `log:unsubscribe`) that a timeline `event` carries.
+"""Threads on the wire, as their members see them: the thread list and a thread's details
+(what creating a thread answers too). Membership changes are in contract/membership.py.
 
 The events a membership change publishes (`event`, `thread_added`, `thread_removed`) are in
 contract/events.py. Times here are ISO 8601 strings, as elsewhere in HTTP.
@@ -8,12 +7,12 @@ contract/events.py. Times here are ISO 8601 strings, as elsewhere in HTTP.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from contract.events import TimelineEntry
 from contract.http import Shape
 
-ThreadType = Literal["direct", "group"]
+ThreadType = Literal["direct", "group", "room"]
 MemberRole = Literal["owner", "admin", "member"]
 
 
@@ -54,39 +53,3 @@ class CreatedThread(ThreadInfo):
     """POST /api/threads: the thread; `created` is false for a direct thread that existed."""
 
     created: bool
-
-
-class MembersAdded(Shape):
-    """POST /api/threads/{id}/members: `seq` is that of the `log:subscribe` event."""
-
-    thread_id: str
-    added: list[str]
-    seq: int | None
-
-
-class MemberRemoved(Shape):
-    """DELETE /api/threads/{id}/members/{user}: `seq` is that of the `log:unsubscribe` event."""
-
-    thread_id: str
-    removed: list[str]
-    seq: int | None
-
-
-# The `logMessageData` of membership entries, stored with the entry as they are sent.
-
-
-class MembersJoinedLog(Shape):
-    """Users joined a group: its creation (creator first) or members added."""
-
-    log_type: ClassVar[str] = "log:subscribe"
-    added_participants: list[str]
-
-
-class MemberLeftLog(Shape):
-    log_type: ClassVar[str] = "log:unsubscribe"
-    left_participant_fbid: str  # the seed documents' field name, kept on the wire
-
-
-class MemberRemovedLog(Shape):
-    log_type: ClassVar[str] = "log:unsubscribe"
-    removed_participant: str

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 MODEL_MODULES = [
     "models.user", "models.session", "models.thread", "models.message", "models.aclrule",
     "models.friendship", "models.friend_request", "models.block", "models.friendgroup",
-    "models.verification", "models.presence",
+    "models.verification", "models.presence", "models.invitation", "models.announcement",
 ]
 
 

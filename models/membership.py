@@ -22,7 +22,7 @@ from contract.errors import (
     NotAdminError,
     NotOwnerError,
 )
-from contract.threads import MemberLeftLog, MemberRemovedLog, MembersJoinedLog
+from contract.membership import MemberLeftLog, MemberRemovedLog, MembersJoinedLog
 from models.block import check_not_blocked
 from models.ids import new_thread_id
 from models.message import Message, append_event

@@ -18,7 +18,7 @@ from broker.mosquitto.control import MosquittoControl
 from config import Settings
 from models.clock import utcnow
 from models.session import recently_ended_sessions
-from models.thread import Member
+from models.thread import all_receivers
 from models.user import User
 from mqim.directory import load_rules
 
@@ -36,10 +36,8 @@ async def sync_mosquitto(
         return None
     await control.reset()
     memberships: defaultdict[str, list[str]] = defaultdict(list)
-    for thread_id, user_id in await Member.all().order_by("id").values_list(
-        "thread_id", "user_id"
-    ):
-        memberships[str(thread_id)].append(str(user_id))
+    for thread_id, user_id in await all_receivers():
+        memberships[thread_id].append(user_id)
     rules: Sequence[ExtraRule] = await load_rules()
     now = int(utcnow().timestamp())
     ended = [

@@ -1,6 +1,6 @@
 """The broker's Directory and AccessSync, answered from the models.
 
-Thread membership is checked on every delivery by the embedded broker, so it is cached per
+Thread membership (who receives: models.thread.receiver_ids) is checked on every delivery by the embedded broker, so it is cached per
 thread; `membership_changed` (called right after a change commits) drops that thread's entry, and
 a generation counter stops a load that raced with a change from caching the old members. Live
 login sessions are cached the same way for CONNECT (a reconnect storm would otherwise read the
@@ -19,7 +19,7 @@ from broker.acl import ExtraRule
 from contract.errors import AuthError
 from models.aclrule import list_rules
 from models.session import is_session_active
-from models.thread import is_member, member_ids
+from models.thread import is_receiver, receiver_ids
 from models.tokens import decode_access_token
 
 CACHE_THREADS = 50_000
@@ -60,13 +60,13 @@ class ModelDirectory:
                 self._sessions.popitem(last=False)
         return active
 
-    async def is_member(self, user_id: str, thread_id: str) -> bool:
+    async def receives(self, user_id: str, thread_id: str) -> bool:
         if not self._cache:
-            return await is_member(thread_id, user_id)
+            return await is_receiver(thread_id, user_id)
         members = self._members.get(thread_id)
         if members is None:
             generation = self._generation.get(thread_id, 0)
-            members = frozenset(await member_ids(thread_id))
+            members = frozenset(await receiver_ids(thread_id))
             if self._generation.get(thread_id, 0) == generation:
                 self._members[thread_id] = members
                 if len(self._members) > CACHE_THREADS:

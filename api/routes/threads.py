@@ -1,4 +1,4 @@
-"""Threads and their members: create, list, info, add, remove/leave. Parse -> the use cases of
+"""Threads and their members: create, add, remove/leave. Parse -> the use cases of
 actions/membership.py -> serialise."""
 
 from __future__ import annotations
@@ -21,16 +21,6 @@ async def create(request: Request) -> JSONResponse:
     return ok(result, status=201 if result.created else 200)
 
 
-async def index(request: Request) -> JSONResponse:
-    caller = await authenticate(request)
-    return ok(await membership.threads_of(caller.user_id))
-
-
-async def show(request: Request) -> JSONResponse:
-    caller = await authenticate(request)
-    return ok(await membership.thread_info(caller.user_id, request.path_params["thread_id"]))
-
-
 async def add(request: Request) -> JSONResponse:
     caller = await authenticate(request)
     body = await parse_body(request, AddMembersBody)
@@ -47,8 +37,6 @@ async def remove(request: Request) -> JSONResponse:
 
 routes = [
     Route("/api/threads", create, methods=["POST"]),
-    Route("/api/threads", index, methods=["GET"]),
-    Route("/api/threads/{thread_id:id}", show, methods=["GET"]),
     Route("/api/threads/{thread_id:id}/members", add, methods=["POST"]),
     Route("/api/threads/{thread_id:id}/members/{user_id:id}", remove, methods=["DELETE"]),
 ]

@@ -94,7 +94,7 @@ class StateDirectory:
         return (claims.user_id == username and username not in self._banned
                 and claims.session_id not in self._ended)
 
-    async def is_member(self, user_id: str, thread_id: str) -> bool:
+    async def receives(self, user_id: str, thread_id: str) -> bool:
         return user_id in self._members.get(thread_id, set())
 
     async def rules_for(self, user_id: str) -> Sequence[ExtraRule]:

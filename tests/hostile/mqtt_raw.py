@@ -201,7 +201,7 @@ class TokenDirectory:
     async def check_credentials(self, username: str, password: str) -> bool:
         return password == f"secret-{username}"
 
-    async def is_member(self, user_id: str, thread_id: str) -> bool:
+    async def receives(self, user_id: str, thread_id: str) -> bool:
         return False
 
     async def rules_for(self, user_id: str) -> Sequence[ExtraRule]:

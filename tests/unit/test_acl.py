@@ -28,7 +28,7 @@ class FixedDirectory:
     async def check_credentials(self, username: str, password: str) -> bool:
         return False
 
-    async def is_member(self, user_id: str, thread_id: str) -> bool:
+    async def receives(self, user_id: str, thread_id: str) -> bool:
         return user_id in self.members.get(thread_id, set())
 
     async def rules_for(self, user_id: str) -> Sequence[ExtraRule]:
