@@ -1,13 +1,13 @@
 """The broker's Directory and AccessSync, answered from the models.
 
-Thread membership (who receives: models.thread.receiver_ids) is checked on every delivery by the embedded broker, so it is cached per
-thread; `membership_changed` (called right after a change commits) drops that thread's entry, and
-a generation counter stops a load that raced with a change from caching the old members. Live
-login sessions are cached the same way for CONNECT (a reconnect storm would otherwise read the
-database once per client): every path that ends a session calls `session_ended` (and a ban,
-`user_banned`), as Mosquitto's plugin needs too, and that drops the entry. Where
-several processes answer for one broker (HTTP auth hooks behind `mqim api` replicas), build it
-with `cache=False`: each answer then reads the database.
+Who receives a thread (models.thread.receiver_ids) is checked on every delivery by the embedded
+broker, so it is cached per thread; `membership_changed` (called right after a change commits)
+drops that thread's entry, and a generation counter stops a load that raced with a change from
+caching the old members. Live login sessions are cached the same way for CONNECT (a reconnect
+storm would otherwise read the database once per client): every path that ends a session calls
+`session_ended` (and a ban, `user_banned`), as Mosquitto's plugin needs too, and that drops the
+entry. Where several processes answer for one broker (HTTP auth hooks behind `mqim api`
+replicas), build it with `cache=False`: each answer then reads the database.
 """
 
 from __future__ import annotations
