@@ -17,11 +17,13 @@ MAX_BODY_BYTES = 256 * 1024
 T = TypeVar("T", bound=BaseModel)
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
+    """The base of request bodies: unknown fields ignored, frozen."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class RegisterBody(_Body):
+class RegisterBody(Body):
     name: StrictStr
     password: StrictStr
     user_id: StrictStr | None = None
@@ -33,7 +35,7 @@ class RegisterBody(_Body):
     code: StrictStr | None = None
 
 
-class LoginBody(_Body):
+class LoginBody(Body):
     login: StrictStr
     password: StrictStr
     platform: StrictStr | StrictInt = "web"
@@ -41,40 +43,40 @@ class LoginBody(_Body):
     code: StrictStr | None = None
 
 
-class RefreshBody(_Body):
+class RefreshBody(Body):
     refresh_token: StrictStr
 
 
-class CreateThreadBody(_Body):
+class CreateThreadBody(Body):
     type: Literal["direct", "group"]
     user_ids: list[StrictStr] = Field(default_factory=list, max_length=5000)
     name: StrictStr | None = None
 
 
-class AddMembersBody(_Body):
+class AddMembersBody(Body):
     user_ids: list[StrictStr] = Field(min_length=1, max_length=5000)
 
 
-class SendBody(_Body, MessageContent):
+class SendBody(Body, MessageContent):
     client_msg_id: ClientMsgIdField | None = None
 
 
-class RuleBody(_Body):
+class RuleBody(Body):
     topic: StrictStr
     access: StrictStr
     user_id: StrictStr | None = None
 
 
-class ReadBody(_Body):
+class ReadBody(Body):
     seq: StrictInt = Field(ge=0, le=INT_MAX)
 
 
-class VerifyCodeBody(_Body):
+class VerifyCodeBody(Body):
     email: StrictStr
     purpose: Literal["register", "change_email", "restore"]
 
 
-class ProfileBody(_Body):
+class ProfileBody(Body):
     """PATCH /api/me: an absent field stays, null clears it (avatar_url, bio, extra, email)."""
 
     name: StrictStr | None = None
@@ -130,18 +132,18 @@ def query_int(request: Request, name: str, *, default: int | None = None,
     return number
 
 
-class FriendRequestBody(_Body):
+class FriendRequestBody(Body):
     user_id: StrictStr
     message: StrictStr = ""
 
 
-class UserRefBody(_Body):
+class UserRefBody(Body):
     user_id: StrictStr
 
 
-class FriendGroupBody(_Body):
+class FriendGroupBody(Body):
     name: StrictStr
 
 
-class FriendGroupMembersBody(_Body):
+class FriendGroupMembersBody(Body):
     user_ids: list[StrictStr] = Field(min_length=1, max_length=1000)
