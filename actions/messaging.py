@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actions.context import Context
+from actions.membership import join_thread
 from actions.timeline import entry_event
-from contract.errors import MqimError, RateLimitedError
+from contract.errors import MqimError, NotAMemberError, RateLimitedError
 from contract.events import MessageEvent, ThreadLogEvent
 from contract.http import SendResult
-from models.append import append_messages
-from models.message import Appended, Draft, get_history
+from models.append import NotInRoomError, append_messages
+from models.message import Appended, AppendResult, Draft, get_history
 
 SendOutcome = SendResult | MqimError
 
@@ -35,8 +36,7 @@ async def send_messages(ctx: Context, drafts: Sequence[Draft]) -> list[SendOutco
             outcomes[index] = exc
         else:
             allowed.append(index)
-    results = await append_messages([drafts[i] for i in allowed],
-                                    max_body_chars=ctx.settings.max_body_chars)
+    results = await _append_joining_rooms(ctx, [drafts[i] for i in allowed])
     entries = {r.entry.id: r.entry for r in results if isinstance(r, Appended)}
     await ctx.publish([
         (ctx.topics.thread(e.thread_id), entry_event(e))
@@ -47,6 +47,35 @@ async def send_messages(ctx: Context, drafts: Sequence[Draft]) -> list[SendOutco
             message_id=result.entry.id, seq=result.entry.seq, thread_id=result.entry.thread_id,
             client_msg_id=result.entry.client_msg_id, duplicate=result.duplicate)
     return [o for o in outcomes if o is not None]
+
+
+async def _append_joining_rooms(ctx: Context, drafts: Sequence[Draft]) -> list[AppendResult]:
+    """Append; a sender who is not in a room they send to joins it (announced like any join,
+    3011 when it is full) and their drafts are appended again, after the others."""
+    results = await append_messages(drafts, max_body_chars=ctx.settings.max_body_chars)
+    joiners = {(d.sender_id, d.thread_id) for d, r in zip(drafts, results, strict=True)
+               if isinstance(r, NotInRoomError)}
+    if not joiners:
+        return results
+    refused: dict[tuple[str, str], MqimError] = {}
+    for sender_id, thread_id in sorted(joiners):
+        try:
+            joined = await join_thread(ctx, sender_id, thread_id)
+        except MqimError as exc:
+            refused[(sender_id, thread_id)] = exc
+        else:
+            if not joined.joined:  # the room wants approval: their request is pending
+                refused[(sender_id, thread_id)] = NotAMemberError(thread_id)
+    again = [i for i, d in enumerate(drafts) if isinstance(results[i], NotInRoomError)
+             and (d.sender_id, d.thread_id) not in refused]
+    retried = await append_messages([drafts[i] for i in again],
+                                    max_body_chars=ctx.settings.max_body_chars)
+    for i, result in zip(again, retried, strict=True):
+        results[i] = result
+    for i, draft in enumerate(drafts):
+        if (draft.sender_id, draft.thread_id) in refused and isinstance(results[i], NotInRoomError):
+            results[i] = refused[(draft.sender_id, draft.thread_id)]
+    return results
 
 
 async def send_message(ctx: Context, draft: Draft) -> SendResult:

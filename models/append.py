@@ -5,8 +5,9 @@
 A batch costs two statements, whatever the number of threads and senders in it (a third fetches
 the stored messages of retried sends, when there are any):
 
-1. one read: the threads, the senders' memberships, earlier sends with the same client_msg_ids,
-   blocks inside direct threads and the messages replied to (UNION ALL of tagged rows);
+1. one read: the threads (with their status and send rule), the senders' memberships (role and
+   mute), earlier sends with the same client_msg_ids, blocks inside direct threads and the
+   messages replied to (UNION ALL of tagged rows);
 2. one write that allocates seqs and stores: `UPDATE thread SET last_seq = last_seq + n` per
    thread (row locks taken in thread-id order, held to commit, so concurrent writers never share
    or skip a seq), the INSERT, and the senders' read_seq. On PostgreSQL that is one statement
@@ -28,7 +29,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import connections
@@ -40,13 +41,17 @@ from contract.errors import (
     ClientMsgIdConflictError,
     MessageNotFoundError,
     MqimError,
+    MutedInThreadError,
+    NotAdminError,
     NotAMemberError,
+    ThreadDissolvedError,
     ThreadNotFoundError,
 )
 from models.block import blocked_error
 from models.clock import utcnow
 from models.ids import new_message_id
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
+from models.thread import Role, ThreadKind, ThreadStatus
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +102,31 @@ async def _append_one(draft: Draft) -> AppendResult:
     return single[0]
 
 
+@dataclass(frozen=True)
+class _ThreadRow:
+    direct_key: str | None
+    dissolved: bool
+    room: bool
+    admins_only_send: bool
+
+
+@dataclass(frozen=True)
+class _MemberRow:
+    admin: bool
+    muted_until: float | None  # epoch seconds of the admins' mute, if any
+
+
+class NotInRoomError(NotAMemberError):
+    """The sender is not in this room: the use case joins them and sends again (a user who
+    sends to a room joins it first)."""
+
+
 @dataclass
 class _Found:
     """What the read statement found about a batch."""
 
-    threads: dict[str, str | None] = field(default_factory=dict)  # id -> direct_key
-    members: set[tuple[str, str]] = field(default_factory=set)  # (thread, user)
+    threads: dict[str, _ThreadRow] = field(default_factory=dict)
+    members: dict[tuple[str, str], _MemberRow] = field(default_factory=dict)  # (thread, user)
     # (sender, client_msg_id) -> (message id, its thread id)
     duplicates: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker, blocked)
@@ -153,6 +177,12 @@ class _Sql:
         return (f"(VALUES {', '.join(['(?, ?)'] * len(pairs))}) AS p "
                 f"CROSS JOIN {table} ON {first} = p.column1 AND {second} = p.column2")
 
+    def epoch(self, column: str) -> str:
+        """A timestamp column as text of its epoch seconds (NULL stays NULL)."""
+        if self.postgres:
+            return f"CAST(EXTRACT(EPOCH FROM {column}) AS TEXT)"
+        return f"CAST(strftime('%s', {column}) AS TEXT)"
+
     def direct_user(self, column: str, part: int) -> str:
         if self.postgres:
             return f"split_part({column}, ':', {part})"
@@ -170,29 +200,33 @@ async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     first, second = sql.direct_user("t.direct_key", 1), sql.direct_user("t.direct_key", 2)
     # Only placeholders and fixed column expressions are formatted in; values are parameters.
     parts = [
-        "SELECT 't' AS k, id AS a, direct_key AS b, NULL AS c, NULL AS d FROM thread WHERE "  # noqa: S608
+        # Text in every column, so the dialects agree on the UNION's types.
+        "SELECT 't' AS k, id AS a, direct_key AS b, status AS c, kind AS d, "  # noqa: S608
+        "CASE WHEN admins_only_send THEN 'y' ELSE 'n' END AS e FROM thread WHERE "
         f"{sql.values_in('id', threads)}",
-        "SELECT 'm', m.thread_id, m.user_id, NULL, NULL FROM "  # noqa: S608
-        f"{sql.pairs_join('thread_member m', 'm.thread_id', 'm.user_id', members)}",
-        "SELECT 'd', m.sender_id, m.client_msg_id, m.id, m.thread_id FROM "  # noqa: S608
+        f"SELECT 'm', m.thread_id, m.user_id, m.role, {sql.epoch('m.muted_until')}, NULL "  # noqa: S608
+        f"FROM {sql.pairs_join('thread_member m', 'm.thread_id', 'm.user_id', members)}",
+        "SELECT 'd', m.sender_id, m.client_msg_id, m.id, m.thread_id, NULL FROM "  # noqa: S608
         f"{sql.pairs_join('message m', 'm.sender_id', 'm.client_msg_id', sends)}",
         # Blocks either way between the two users of each direct thread (a direct_key is their
         # sorted ids joined by ':', which no id contains).
-        "SELECT 'b', ub.user_id, ub.blocked_id, NULL, NULL FROM thread t JOIN user_block ub ON "  # noqa: S608
-        f"(ub.user_id = {first} AND ub.blocked_id = {second}) OR "
+        "SELECT 'b', ub.user_id, ub.blocked_id, NULL, NULL, NULL FROM thread t "  # noqa: S608
+        f"JOIN user_block ub ON (ub.user_id = {first} AND ub.blocked_id = {second}) OR "
         f"(ub.user_id = {second} AND ub.blocked_id = {first}) "
         f"WHERE t.direct_key IS NOT NULL AND {sql.values_in('t.id', threads)}",
     ]
     if replies:
-        parts.append("SELECT 'r', id, thread_id, NULL, NULL FROM message WHERE "  # noqa: S608
+        parts.append("SELECT 'r', id, thread_id, NULL, NULL, NULL FROM message WHERE "  # noqa: S608
                      f"{sql.values_in('id', replies)} AND kind = 'message'")
     _, rows = await conn.execute_query(" UNION ALL ".join(parts), sql.params)
     found = _Found()
-    for kind, a, b, c, d in (tuple(row) for row in rows):
+    for kind, a, b, c, d, e in (tuple(row) for row in rows):
         if kind == "t":
-            found.threads[a] = b
+            found.threads[a] = _ThreadRow(direct_key=b, dissolved=c == ThreadStatus.DISSOLVED,
+                                          room=d == ThreadKind.ROOM, admins_only_send=e == "y")
         elif kind == "m":
-            found.members.add((a, b))
+            found.members[(a, b)] = _MemberRow(admin=c in (Role.OWNER, Role.ADMIN),
+                                               muted_until=float(d) if d is not None else None)
         elif kind == "d":
             found.duplicates[(a, b)] = (c, d)
         elif kind == "b":
@@ -212,13 +246,17 @@ async def _append_batch(
     aliases: list[tuple[int, int]] = []
     by_thread: dict[str, list[_Row]] = {}
     row_of: dict[int, _Row] = {}
+    now = utcnow()
     for i in pending:
         draft = drafts[i]
         key = (draft.sender_id, draft.client_msg_id)
-        if draft.thread_id not in found.threads:
+        thread = found.threads.get(draft.thread_id)
+        member = found.members.get((draft.thread_id, draft.sender_id))
+        if thread is None:
             results[i] = ThreadNotFoundError(draft.thread_id)
-        elif (draft.thread_id, draft.sender_id) not in found.members:
-            results[i] = NotAMemberError(draft.thread_id)
+        elif member is None:
+            results[i] = (NotInRoomError(draft.thread_id) if thread.room and not thread.dissolved
+                          else NotAMemberError(draft.thread_id))
         elif key in found.duplicates:
             message_id, its_thread = found.duplicates[key]
             if its_thread == draft.thread_id:
@@ -233,7 +271,8 @@ async def _append_batch(
                 results[i] = ClientMsgIdConflictError(_conflict_msg(draft))
             else:
                 aliases.append((i, first))
-        elif (refusal := _block_refusal(draft, found)) is not None:
+        elif (refusal := (_governance_refusal(draft.thread_id, thread, member, now)
+                          or _block_refusal(draft, found))) is not None:
             results[i] = refusal
         elif draft.reply_to and found.replied.get(draft.reply_to) != draft.thread_id:
             results[i] = MessageNotFoundError(
@@ -244,7 +283,6 @@ async def _append_batch(
             rows = by_thread.setdefault(draft.thread_id, [])
             rows.append(row_of.setdefault(i, _Row(draft, new_message_id(), len(rows) + 1)))
     if by_thread:
-        now = utcnow()
         # Threads deleted since the read come back without a base; nothing was stored in them.
         bases = await (_write_postgres if conn.capabilities.dialect == "postgres"
                        else _write_sqlite)(conn, by_thread, now)
@@ -360,9 +398,23 @@ async def _write_sqlite(
     return bases
 
 
+def _governance_refusal(
+    thread_id: str, thread: _ThreadRow, member: _MemberRow, now: datetime
+) -> MqimError | None:
+    """Why the thread's state or the sender's standing in it refuses a send, if it does."""
+    if thread.dissolved:
+        return ThreadDissolvedError(thread_id)
+    if member.muted_until is not None and member.muted_until > now.timestamp():
+        until = datetime.fromtimestamp(member.muted_until, UTC).isoformat()
+        return MutedInThreadError(thread_id, until)
+    if thread.admins_only_send and not member.admin:
+        return NotAdminError("only the owner and admins may send in this thread")
+    return None
+
+
 def _block_refusal(draft: Draft, found: _Found) -> MqimError | None:
     """Why the draft may not go to its direct thread, if one of its two users blocked the other."""
-    key = found.threads.get(draft.thread_id)
+    key = found.threads[draft.thread_id].direct_key
     if not key or not found.blocks:
         return None
     first, _, second = key.partition(":")

@@ -23,12 +23,13 @@ from contract.commands import MAX_ATTACHMENTS, MAX_MENTIONS, MessageContent
 from contract.errors import (
     ContentInvalidError,
     MqimError,
+    NotAMemberError,
     ThreadNotFoundError,
 )
 from contract.fields import CLIENT_MSG_ID_MAX
 from models.clock import utcnow
 from models.ids import new_message_id
-from models.thread import Thread, check_member
+from models.thread import HistoryVisibility, Member, PastMember, Thread
 from models.user import User
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,36 @@ async def append_event(
     )
 
 
+@dataclass(frozen=True)
+class Visible:
+    """The seqs of a thread a user may read: from `low`, up to `high` (None: no end)."""
+
+    low: int
+    high: int | None
+
+
+async def visible_range(user_id: str, thread_id: str) -> Visible:
+    """What a member, or a former member, may read of a thread (docs/threads.md):
+
+    - a current member: everything under `shared` visibility, else from the entry that added
+      them (their latest join);
+    - a former member: the same start, up to the entry that recorded their leaving.
+
+    ThreadNotFoundError, or NotAMemberError to anyone who never was in it.
+    """
+    thread = await Thread.get_or_none(id=thread_id)
+    if thread is None:
+        raise ThreadNotFoundError(thread_id)
+    shared = thread.history_visibility == HistoryVisibility.SHARED
+    member = await Member.filter(thread_id=thread_id, user_id=user_id).first()
+    if member is not None:
+        return Visible(1 if shared else member.join_seq, None)
+    past = await PastMember.filter(thread_id=thread_id, user_id=user_id).first()
+    if past is None:
+        raise NotAMemberError(thread_id)
+    return Visible(1 if shared else past.join_seq, past.leave_seq)
+
+
 async def get_history(
     user_id: str,
     thread_id: str,
@@ -175,13 +206,15 @@ async def get_history(
     before_seq: int | None = None,
     limit: int = HISTORY_LIMIT_DEFAULT,
 ) -> list[Message]:
-    """Timeline entries of a thread the user belongs to, oldest first.
+    """Timeline entries of a thread the user may read (`visible_range`), oldest first.
 
     With `after_seq`, the `limit` entries right after it; otherwise the newest `limit` entries
     before `before_seq` (or the end). Both bounds together give the entries strictly between.
     """
-    await check_member(thread_id, user_id)
-    query = Message.filter(thread_id=thread_id)
+    visible = await visible_range(user_id, thread_id)
+    query = Message.filter(thread_id=thread_id, seq__gte=visible.low)
+    if visible.high is not None:
+        query = query.filter(seq__lte=visible.high)
     if after_seq is not None:
         query = query.filter(seq__gt=after_seq)
     if before_seq is not None:
