@@ -1,5 +1,6 @@
 """Sending messages and reading history: the one code path behind `POST …/messages` and the
-`send` op, and behind `GET …/messages`.
+`send` op, and behind `GET …/messages`. A user who sends to a room they are not in joins it
+first (`actions.membership.join_thread`, 3011 when it is full).
 
     send_messages(ctx, drafts) -> one SendResult or MqimError per draft
 
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from actions.context import Context
 from actions.membership import join_thread
 from actions.timeline import entry_event
-from contract.errors import MqimError, NotAMemberError, RateLimitedError
+from contract.errors import AlreadyMemberError, MqimError, NotAMemberError, RateLimitedError
 from contract.events import MessageEvent, ThreadLogEvent
 from contract.http import SendResult
 from models.append import NotInRoomError, append_messages
@@ -61,6 +62,8 @@ async def _append_joining_rooms(ctx: Context, drafts: Sequence[Draft]) -> list[A
     for sender_id, thread_id in sorted(joiners):
         try:
             joined = await join_thread(ctx, sender_id, thread_id)
+        except AlreadyMemberError:
+            continue  # joined meanwhile (another send of theirs, another device)
         except MqimError as exc:
             refused[(sender_id, thread_id)] = exc
         else:

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field
 
 from contract.errors import NotAMemberError
 from contract.http import Shape
+from contract.threads import ThreadSettings
 
 
 class TargetsNotMembersError(NotAMemberError):
@@ -29,15 +30,6 @@ class TargetsNotMembersError(NotAMemberError):
 # HTTP answers.
 
 
-class ThreadSettingsInfo(Shape):
-    """A group's or room's settings (PATCH /api/threads/{id} `settings`)."""
-
-    history_visibility: Literal["joined", "shared"]
-    join_approval: bool
-    admins_only_send: bool
-    visibility: Literal["private", "public"]
-
-
 class ThreadUpdated(Shape):
     """PATCH /api/threads/{id}: the thread's looks and settings after the change, and the seqs
     of the entries it wrote (one per changed field, one for all changed settings; [] when
@@ -49,7 +41,7 @@ class ThreadUpdated(Shape):
     color: str | None
     emoji: str | None
     description: str | None
-    settings: ThreadSettingsInfo
+    settings: ThreadSettings
     seqs: list[int]
 
 

@@ -1,15 +1,10 @@
-"""Chat rooms on the wire: where a room is, and one row of `GET /api/rooms` (docs/threads.md)."""
+"""Chat rooms on the wire: one row of `GET /api/rooms` (docs/threads.md). A room's place is the
+`Geo` of contract/threads.py, as thread details show it."""
 
 from __future__ import annotations
 
 from contract.http import Shape
-
-
-class Geo(Shape):
-    """A place: latitude in [-90, 90], longitude in [-180, 180], in degrees."""
-
-    lat: float
-    lng: float
+from contract.threads import Geo
 
 
 class RoomListItem(Shape):

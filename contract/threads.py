@@ -1,5 +1,6 @@
-"""Threads on the wire, as their members see them: the thread list and a thread's details
-(what creating a thread answers too). Membership changes are in contract/membership.py.
+"""Threads on the wire, as their members see them: the thread list, a thread's details (what
+creating a thread answers too), its member list, and the thread list's query. Membership changes
+are in contract/membership.py; a member's own settings (`MemberSettings`) in contract/http.py.
 
 The events a membership change publishes (`event`, `thread_added`, `thread_removed`) are in
 contract/events.py. Times here are ISO 8601 strings, as elsewhere in HTTP.
@@ -14,26 +15,63 @@ from contract.http import Shape
 
 ThreadType = Literal["direct", "group", "room"]
 MemberRole = Literal["owner", "admin", "member"]
+ThreadStatusName = Literal["active", "dissolved"]
+# Whether the caller is in the thread now, or left it, or was removed from it.
+MembershipName = Literal["active", "left", "removed"]
 
 
 class ThreadListItem(Shape):
-    """GET /api/threads: one per thread of the caller, newest activity first."""
+    """GET /api/threads: one per thread of the caller, pinned ones first, then newest activity.
+
+    For a former thread (`membership` left or removed, listed with `?include_left=true`),
+    `max_seq` and `read_seq` are the seq of their leaving, `role` is null, nothing is unread and
+    the settings have their defaults. `muted_until` is the caller's own "no notifications until"
+    (null once passed); `unread` and `unread_mentions` are 0 for a message request."""
 
     thread_id: str
     type: ThreadType
     name: str | None
-    role: MemberRole  # the caller's
+    status: ThreadStatusName
+    membership: MembershipName
+    role: MemberRole | None  # the caller's; null in a former thread
     max_seq: int
     read_seq: int  # the caller's
-    unread: int  # messages from others above the caller's read mark
-    last_message: TimelineEntry | None  # the newest timeline entry, message or event
+    unread: int  # messages from others above the caller's read mark (that they may read)
+    unread_mentions: int  # of those, the ones that mention the caller
+    last_message: TimelineEntry | None  # the newest timeline entry they may read
     last_activity_at: str
+    pinned: bool
+    archived: bool
+    marked_unread: bool
+    muted_until: str | None
+    recv_msg_opt: int  # 0 normal, 1 no notifications, 2 not delivered
+
+
+class ThreadSettings(Shape):
+    """A thread's own settings (changed by its owner or admins)."""
+
+    history_visibility: Literal["joined", "shared"]
+    join_approval: bool
+    admins_only_send: bool
+    visibility: Literal["private", "public"]
+
+
+class Geo(Shape):
+    lat: float
+    lng: float
 
 
 class Participant(Shape):
+    """A current member. `muted_until`: muted by the owner or an admin (their sends are
+    refused) until then; null when not muted, or once it passed."""
+
     user_id: str
     role: MemberRole
+    nickname: str | None
+    joined_at: str
     read_seq: int
+    delivered_seq: int
+    muted_until: str | None
 
 
 class ThreadInfo(Shape):
@@ -43,13 +81,32 @@ class ThreadInfo(Shape):
     type: ThreadType
     name: str | None
     owner_id: str | None  # a direct thread has none
-    admin_ids: list[str]
+    admin_ids: list[str]  # the admins besides the owner
     participants: list[Participant]  # longest-serving first
     max_seq: int
     created_at: str
+    image_url: str | None
+    color: str | None  # #RRGGBB
+    emoji: str | None
+    description: str | None
+    status: ThreadStatusName
+    settings: ThreadSettings
+    nicknames: dict[str, str]  # user id -> nickname, for those who have one
+    capacity: int | None  # rooms only
+    geo: Geo | None  # rooms with a place only
 
 
 class CreatedThread(ThreadInfo):
     """POST /api/threads: the thread; `created` is false for a direct thread that existed."""
 
     created: bool
+
+
+class MemberView(Shape):
+    """GET /api/threads/{id}/members: one per current member, longest-serving first."""
+
+    user_id: str
+    role: MemberRole
+    nickname: str | None
+    joined_at: str
+    muted_until: str | None  # as in Participant

@@ -51,8 +51,12 @@ async def test_group_members_add_remove_and_roles(http: httpx.AsyncClient) -> No
     owner, bob, carol, dave = [await register(http) for _ in range(4)]
     thread_id = await create_group(http, owner, bob)
     members = f"/api/threads/{thread_id}/members"
-    added = await http.post(members, headers=bob.auth, json={"user_ids": [carol.user_id]})
-    assert added.json()["data"] == {"thread_id": thread_id, "added": [carol.user_id], "seq": 2}
+    # A plain member adds only their friends (tests/api/test_joining.py); the owner anyone.
+    assert_error(await http.post(members, headers=bob.auth, json={"user_ids": [carol.user_id]}),
+                 403, 1004, "forbidden")
+    added = await http.post(members, headers=owner.auth, json={"user_ids": [carol.user_id]})
+    assert added.json()["data"] == {"thread_id": thread_id, "added": [carol.user_id],
+                                    "invited": [], "seq": 2}
     assert_error(await http.post(members, headers=bob.auth, json={"user_ids": [carol.user_id]}),
                  409, 3005, "already_member")
     assert_error(await http.post(members, headers=dave.auth, json={"user_ids": [dave.user_id]}),

@@ -74,6 +74,15 @@ class State:
     ended: frozenset[str] = frozenset()
     # Users with another login session that has ended (theirs that asks is live).
     ended_elsewhere: frozenset[str] = frozenset()
+    # Members who set recv_msg_opt 2 in every thread they are in, and dissolved threads: both
+    # stay members in the database, but the broker delivers them nothing.
+    not_delivered: frozenset[str] = frozenset()
+    dissolved: frozenset[str] = frozenset()
+
+    def receivers(self) -> dict[str, frozenset[str]]:
+        """thread -> the users the broker delivers it to (models.thread.receiver_ids)."""
+        return {thread: frozenset() if thread in self.dissolved else users - self.not_delivered
+                for thread, users in self.members.items()}
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,17 @@ ACL_CASES: tuple[AclCase, ...] = (
     AclCase("unknown-thread-subscribe", ALICE, "{p}/t/{t2}", SUBSCRIBE, False),
     AclCase("member-of-another-thread-subscribes", ALICE, "{p}/t/{t2}", SUBSCRIBE, False,
             ALICE_IN_T1),
+    # Governance: a member with recv_msg_opt 2, or of a dissolved thread, gets nothing of it.
+    AclCase("not-delivered-member-subscribes", ALICE, "{p}/t/{t1}", SUBSCRIBE, False,
+            State(members=members(t1={BOB, ALICE}), not_delivered=frozenset({ALICE}))),
+    AclCase("not-delivered-member-receives", ALICE, "{p}/t/{t1}", RECEIVE, False,
+            State(members=members(t1={BOB, ALICE}), not_delivered=frozenset({ALICE}))),
+    AclCase("other-member-of-not-delivered-receives", BOB, "{p}/t/{t1}", RECEIVE, True,
+            State(members=members(t1={BOB, ALICE}), not_delivered=frozenset({ALICE}))),
+    AclCase("dissolved-thread-member-subscribes", ALICE, "{p}/t/{t1}", SUBSCRIBE, False,
+            State(members=members(t1={ALICE, BOB}), dissolved=frozenset({"t1"}))),
+    AclCase("dissolved-thread-member-receives", BOB, "{p}/t/{t1}", RECEIVE, False,
+            State(members=members(t1={ALICE, BOB}), dissolved=frozenset({"t1"}))),
     # Topics of the tree that are none of the three kinds.
     AclCase("unknown-kind-in-tree", ALICE, "{p}/x/{alice}", SUBSCRIBE, False),
     AclCase("thread-topic-with-extra-level", ALICE, "{p}/t/{t1}/x", SUBSCRIBE, False,

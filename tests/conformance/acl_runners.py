@@ -80,7 +80,7 @@ class StateDirectory:
                  ended_sessions: set[str]) -> None:
         self._secret = secret
         self._members = {names[t]: {names[u] for u in users}
-                         for t, users in state.members.items()}
+                         for t, users in state.receivers().items()}
         self._rules = [ExtraRule(r.topic, r.access, None if r.user is None else names[r.user])
                        for r in state.rules]
         self._banned = {names[u] for u in state.banned}
@@ -172,7 +172,7 @@ class MosquittoRow:
 
     async def apply(self) -> None:
         control, state, until = self.world.control, self.case.state, int(time.time()) + 3600
-        for thread, users in state.members.items():
+        for thread, users in state.receivers().items():
             await control.set_members(self.names[thread], [self.names[u] for u in users])
         await control.set_rules(self.rules)
         for user in state.banned:
@@ -292,6 +292,10 @@ class HooksRow:
             if users:
                 owner, *others = [self.accounts[u] for u in users]
                 self.names[thread] = await world.group(owner, *others)
+                for user in sorted(state.not_delivered & set(users)):
+                    await world.set_recv_msg_opt(self.accounts[user], self.names[thread], 2)
+                if thread in state.dissolved:
+                    await world.dissolve(owner, self.names[thread])
             else:
                 self.names[thread] = unique_id("t")  # no such thread
         for rule in state.rules:

@@ -96,6 +96,14 @@ class World:
     async def group(self, owner: Account, *others: Account) -> str:
         return await create_group(self.http, owner, *others)
 
+    async def set_recv_msg_opt(self, member: Account, thread_id: str, value: int) -> None:
+        response = await self.http.patch(f"/api/threads/{thread_id}/settings",
+                                         headers=member.auth, json={"recv_msg_opt": value})
+        response.raise_for_status()
+
+    async def dissolve(self, owner: Account, thread_id: str) -> None:
+        (await self.http.delete(f"/api/threads/{thread_id}", headers=owner.auth)).raise_for_status()
+
     async def add_rule(self, topic: str, access: str, user_id: str | None) -> int:
         body: dict[str, Any] = {"topic": topic, "access": access}
         if user_id is not None:

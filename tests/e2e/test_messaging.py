@@ -175,7 +175,8 @@ async def test_typing_and_read_reach_the_thread(
                            json={"client_msg_id": "r1", "body": "read me"})
     seq = sent.json()["data"]["seq"]
     sync = (await http.get("/api/sync", headers=bob.auth)).json()["data"]
-    assert {"thread_id": thread_id, "max_seq": seq, "read_seq": 0, "unread": 1} in sync
+    # Members of a new group start reading at its first entry (the group's creation).
+    assert {"thread_id": thread_id, "max_seq": seq, "read_seq": 1, "unread": 1} in sync
     async with mqtt_session(server.settings, alice) as a, mqtt_session(server.settings, bob) as b:
         await a.subscribe(f"{prefix}/t/{thread_id}", qos=1)
         await b.subscribe(f"{prefix}/u/{bob.user_id}", qos=1)
@@ -220,9 +221,12 @@ async def test_removed_member_stops_receiving_at_once(
         seen: list[tuple[str, dict[str, Any]]] = []
         await barrier(b, server.settings, bob, seen)
     assert not [e for t, e in seen if t.endswith(f"/t/{thread_id}")], seen
+    # A former member reads up to their leaving (the log:unsubscribe, seq 3), nothing after.
     history = await http.get(f"/api/threads/{thread_id}/messages", headers=bob.auth)
-    assert history.status_code == 403
-    assert history.json()["code"] == 3003
+    assert [e["seq"] for e in history.json()["data"]] == [1, 2, 3]
+    sent = await http.post(f"/api/threads/{thread_id}/messages", headers=bob.auth,
+                           json={"client_msg_id": "gone", "body": "let me back"})
+    assert (sent.status_code, sent.json()["code"]) == (403, 3003)
 
 
 async def test_websocket_client_sends_and_receives(
