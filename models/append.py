@@ -30,7 +30,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -51,6 +50,7 @@ from models.block import blocked_error
 from models.clock import utcnow
 from models.ids import new_message_id
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
+from models.sqldialect import SqlDialect
 from models.thread import Role, ThreadKind, ThreadStatus
 
 logger = logging.getLogger(__name__)
@@ -142,57 +142,8 @@ class _Row:
     ord: int
 
 
-class _Sql:
-    """The few places the two dialects differ: parameters and splitting a direct_key."""
-
-    def __init__(self, conn: BaseDBAsyncClient) -> None:
-        self.postgres = conn.capabilities.dialect == "postgres"
-        self.params: list[Any] = []
-
-    def values_in(self, column: str, values: Sequence[str]) -> str:
-        if self.postgres:
-            self.params.append(list(values))
-            return f"{column} = ANY(${len(self.params)}::text[])"
-        self.params.extend(values)
-        return f"{column} IN ({', '.join('?' * len(values))})"
-
-    def pairs_join(self, table: str, first: str, second: str,
-                   pairs: Sequence[tuple[str, str]]) -> str:
-        """`table` rows (`"name alias"`) matching exact pairs, driven from the pairs: one index
-        probe each, whatever the table's size (two IN lists would probe their cross product, and
-        SQLite scans the table for a row-value IN)."""
-        if self.postgres:
-            self.params += [[a for a, _ in pairs], [b for _, b in pairs]]
-            n = len(self.params)
-            # LIMIT 1 (each pair is unique) keeps PostgreSQL from flattening the lateral
-            # subquery into a join it might run as a hash join over the whole table; a generic
-            # plan made while the table was small would keep doing that.
-            alias = table.split()[-1]
-            return (f"unnest(${n - 1}::text[], ${n}::text[]) AS p(a, b) CROSS JOIN LATERAL "  # noqa: S608
-                    f"(SELECT * FROM {table} WHERE {first} = p.a AND {second} = p.b LIMIT 1) "
-                    f"AS {alias}")
-        for pair in pairs:
-            self.params.extend(pair)
-        # CROSS JOIN makes SQLite loop over the pairs outside.
-        return (f"(VALUES {', '.join(['(?, ?)'] * len(pairs))}) AS p "
-                f"CROSS JOIN {table} ON {first} = p.column1 AND {second} = p.column2")
-
-    def epoch(self, column: str) -> str:
-        """A timestamp column as text of its epoch seconds (NULL stays NULL)."""
-        if self.postgres:
-            return f"CAST(EXTRACT(EPOCH FROM {column}) AS TEXT)"
-        return f"CAST(strftime('%s', {column}) AS TEXT)"
-
-    def direct_user(self, column: str, part: int) -> str:
-        if self.postgres:
-            return f"split_part({column}, ':', {part})"
-        if part == 1:
-            return f"substr({column}, 1, instr({column}, ':') - 1)"
-        return f"substr({column}, instr({column}, ':') + 1)"
-
-
 async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
-    sql = _Sql(conn)
+    sql = SqlDialect(conn)
     threads = sorted({d.thread_id for d in drafts})
     members = sorted({(d.thread_id, d.sender_id) for d in drafts})
     sends = sorted({(d.sender_id, d.client_msg_id) for d in drafts})
