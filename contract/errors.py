@@ -97,6 +97,16 @@ class NotAMemberError(ForbiddenError):
         self.thread_id = thread_id
 
 
+class TargetsNotMembersError(NotAMemberError):
+    """3003 `not_a_member`, about the users an action names rather than the caller."""
+
+    def __init__(self, thread_id: str, user_ids: list[str]) -> None:
+        super().__init__(thread_id)
+        self.msg = f"not members of thread {thread_id}: {', '.join(user_ids)}"
+        self.args = (self.msg,)
+        self.user_ids = user_ids
+
+
 class NotOwnerError(ForbiddenError):
     code = ErrorCode.NOT_OWNER
     number = 3006

@@ -12,20 +12,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from contract.errors import NotAMemberError
 from contract.http import Shape
 from contract.threads import ThreadSettings
-
-
-class TargetsNotMembersError(NotAMemberError):
-    """3003 `not_a_member`, about the users an action names rather than the caller."""
-
-    def __init__(self, thread_id: str, user_ids: list[str]) -> None:
-        super().__init__(thread_id)
-        self.msg = f"not members of thread {thread_id}: {', '.join(user_ids)}"
-        self.args = (self.msg,)
-        self.user_ids = user_ids
-
 
 # HTTP answers.
 

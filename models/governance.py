@@ -25,8 +25,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from contract import governance as logs
-from contract.errors import CannotActOnOwnerError, InvalidParameterError, NotAdminError
-from contract.governance import GovernanceLog, TargetsNotMembersError
+from contract.errors import (
+    CannotActOnOwnerError,
+    InvalidParameterError,
+    NotAdminError,
+    TargetsNotMembersError,
+)
+from contract.governance import GovernanceLog
 from models.clock import utcnow
 from models.message import Message, append_event
 from models.thread import (
