@@ -1,6 +1,7 @@
 """What a member sees of their threads, and their own settings of each (docs/threads.md): the
-thread list (one SQL statement, models/threadlist.py), one thread's details, its members, the
-direct thread with someone, a member's own settings and accepting a message request.
+thread list (a page at a time, one SQL statement, models/threadlist.py), one thread's details,
+its members, the direct thread with someone, a member's own settings and accepting a message
+request.
 
 Changing one's settings publishes `thread_settings` on the user's own topic (their other
 devices); a change of `recv_msg_opt` to or from 2 also tells the broker, which stops (or
@@ -54,7 +55,8 @@ def _item(t: ListedThread) -> ThreadListItem:
 
 
 async def threads_of(user_id: str, query: ListQuery | None = None) -> list[ThreadListItem]:
-    """The user's threads, pinned first, then newest activity (filters: ListQuery)."""
+    """A page of the user's threads, pinned first, then newest activity (filters, page size
+    and `after`: ListQuery)."""
     return [_item(t) for t in await list_threads(user_id, query or ListQuery())]
 
 

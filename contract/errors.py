@@ -140,8 +140,10 @@ class MutedInThreadError(ForbiddenError):
     code = ErrorCode.MUTED_IN_THREAD
     number = 3010
 
-    def __init__(self, thread_id: str, until: str) -> None:
-        super().__init__(f"muted in thread {thread_id} until {until}")
+    def __init__(self, thread_id: str, until: str | None) -> None:
+        """`until` None: until the owner or an admin unmutes them."""
+        super().__init__(f"muted in thread {thread_id} until "
+                         + ("unmuted" if until is None else until))
         self.thread_id = thread_id
 
 

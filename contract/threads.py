@@ -21,7 +21,9 @@ MembershipName = Literal["active", "left", "removed"]
 
 
 class ThreadListItem(Shape):
-    """GET /api/threads: one per thread of the caller, pinned ones first, then newest activity.
+    """GET /api/threads: one per thread of the caller, pinned ones first, then newest activity,
+    a page at a time: `?limit=` items (default 20, 1 to 200), and `?after=` the thread_id of the
+    previous page's last item for the next page. A page shorter than `limit` is the last one.
 
     For a former thread (`membership` left or removed, listed with `?include_left=true`),
     `max_seq` and `read_seq` are the seq of their leaving, `role` is null, nothing is unread and

@@ -51,7 +51,7 @@ from models.clock import utcnow
 from models.ids import new_message_id
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
 from models.sqldialect import SqlDialect
-from models.thread import Role, ThreadKind, ThreadStatus
+from models.thread import MUTED_FOREVER, Role, ThreadKind, ThreadStatus
 
 logger = logging.getLogger(__name__)
 
@@ -356,8 +356,8 @@ def _governance_refusal(
     if thread.dissolved:
         return ThreadDissolvedError(thread_id)
     if member.muted_until is not None and member.muted_until > now.timestamp():
-        until = datetime.fromtimestamp(member.muted_until, UTC).isoformat()
-        return MutedInThreadError(thread_id, until)
+        until = datetime.fromtimestamp(member.muted_until, UTC)
+        return MutedInThreadError(thread_id, None if until >= MUTED_FOREVER else until.isoformat())
     if thread.admins_only_send and not member.admin:
         return NotAdminError("only the owner and admins may send in this thread")
     return None

@@ -35,6 +35,7 @@ from contract.governance import GovernanceLog
 from models.clock import utcnow
 from models.message import Message, append_event
 from models.thread import (
+    MUTED_FOREVER,
     HistoryVisibility,
     Member,
     Role,
@@ -57,7 +58,6 @@ DESCRIPTION_MAX = 1000
 NICKNAME_MAX = 64
 EMOJI_MAX = 32  # the column; one emoji (a ZWJ family, a flag) is a few code points
 MUTE_UNTIL_MAX_CHARS = 64
-MUTED_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)  # "until unmuted"
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 LOOKS = ("name", "image_url", "color", "emoji", "description")
 _SETTING_KINDS: dict[str, Any] = {"history_visibility": HistoryVisibility,
@@ -296,7 +296,8 @@ async def add_admins(actor_id: str, thread_id: str, user_ids: Sequence[str]) -> 
             await Member.filter(thread_id=thread_id, user_id__in=added).using_db(g.conn).update(
                 role=Role.ADMIN)
             entry = await g.log(logs.AdminsAddedLog(added=added),
-                                f"{actor_id} made {', '.join(added)} admins")
+                                f"{actor_id} made {', '.join(added)} "
+                                + ("an admin" if len(added) == 1 else "admins"))
         return AdminChange(added, [], await _admin_ids(g), entry)
 
 

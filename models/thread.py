@@ -12,6 +12,7 @@ can never pass a membership check by accident.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import MAXYEAR, UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import cast
 
@@ -49,6 +50,11 @@ class HistoryVisibility(StrEnum):
 class Visibility(StrEnum):
     PRIVATE = "private"
     PUBLIC = "public"  # anyone may join (POST /api/threads/{id}/join); rooms always are
+
+
+# An indefinite mute by the owner or an admin ("until unmuted") is this far-future `muted_until`,
+# so "is this member muted" is one comparison everywhere.
+MUTED_FOREVER = datetime(MAXYEAR, 12, 31, tzinfo=UTC)
 
 
 class MemberStatus(StrEnum):

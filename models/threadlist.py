@@ -1,14 +1,19 @@
-"""A user's thread list and sync counts, each in ONE SQL statement whatever the number of threads.
+"""A user's thread list, a page at a time, and sync counts, each in ONE SQL statement whatever
+the number of threads.
 
-    list_threads(user_id, ListQuery(...)) -> [ListedThread]   (GET /api/threads)
-    thread_counts(user_id) -> [Counts]                         (GET /api/sync)
+    list_threads(user_id, ListQuery(...)) -> [ListedThread]   (GET /api/threads, one page)
+    thread_counts(user_id) -> [Counts]                         (GET /api/sync, every thread)
 
-The statement joins the user's `thread_member` rows to their `thread` and to the thread's newest
-entry (`message` at `thread.last_seq`, one probe of the unique (thread_id, seq) index), and counts
-unread messages and unread mentions in correlated subqueries bounded by (thread_id, seq), so each
-costs the unread rows of that thread only. Former threads (`thread_member_past`) are a second
-branch of a UNION ALL. The ORM would run a COUNT per thread; a user in 1,000 threads paid for
-1,000 round trips (bench/threadlist_bench.py measures this statement).
+The list is paged by keyset: the order is (pinned desc, last_activity_at desc, thread_id), and
+`after` (a thread_id) continues strictly after that thread's position for the user, which a
+first small statement reads (one probe of the (thread_id, user_id) unique indexes). The page's
+statement first chooses the page from cheap columns only (the user's `thread_member` rows by
+their user_id index, joined to `thread` by key; former threads from `thread_member_past` in a
+UNION ALL), ordered and LIMITed; then, for those rows alone, it counts unread messages and
+unread mentions in correlated subqueries bounded by (thread_id, seq), and joins the newest entry
+(`message` at max_seq, one probe of the unique (thread_id, seq) index). So a page of 20 costs 20
+counts whether the user is in 10 threads or 1,000 (bench/threadlist_bench.py). `?unread=true`
+is the exception: its filter needs every candidate's unread count before the LIMIT.
 
 Unread = messages (not events) from others, above the member's read_seq, that the member may read
 (under `joined` history, from the entry that added them), up to the `max_seq` reported. A message
@@ -20,6 +25,7 @@ looking into the `mentions` JSON array. Values are always parameters, never form
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,12 +36,15 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from contract.errors import InvalidParameterError, ThreadNotFoundError
+from contract.fields import ID_PATTERN
 from models.clock import utcnow
 from models.message import Message
 from models.thread import Thread
 from models.user import has_bad_chars
 
 QUERY_MAX = 100
+PAGE_MIN, PAGE_DEFAULT, PAGE_MAX = 1, 20, 200  # GET /api/threads?limit=
+_ID_RE = re.compile(ID_PATTERN)
 
 
 @cache
@@ -56,6 +65,8 @@ class ListQuery:
     unread: bool = False  # only threads with unread messages, or marked unread
     requests: bool = False  # only the message requests the user has not accepted
     q: str | None = None  # thread name, or a direct thread's peer's name, contains (any case)
+    limit: int = PAGE_DEFAULT  # the page's size
+    after: str | None = None  # the thread_id of the previous page's last item
 
 
 @dataclass(frozen=True)
@@ -126,16 +137,22 @@ class _Dialect:
         return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = {user})"  # noqa: S608
 
 
-def _unread(d: _Dialect, *, mentions: bool) -> str:
-    """The member `m`'s unread count in thread `t` (or of those, mentions), bounded by the
-    (thread_id, seq) index: seqs above max(read_seq, first readable - 1), up to last_seq."""
+def _unread_from() -> str:
+    """The member `m`'s unread messages are the seqs above this one (up to the thread's last):
+    their read mark, or under `joined` history the entry before the one that added them when
+    that is higher. A message request counts none: its bound is the last seq itself."""
+    return ("CASE WHEN m.is_request THEN t.last_seq WHEN t.history_visibility = 'joined' "
+            "AND m.join_seq - 1 > m.read_seq THEN m.join_seq - 1 ELSE m.read_seq END")
+
+
+def _count(d: _Dialect, row: str, *, mentions: bool) -> str:
+    """Row `row`'s unread count (or of those, mentions), bounded by the (thread_id, seq) index:
+    messages from others with seqs in (row.unread_from, row.max_seq]."""
     user = d.param(1)
-    low = ("CASE WHEN t.history_visibility = 'joined' AND m.join_seq - 1 > m.read_seq "
-           "THEN m.join_seq - 1 ELSE m.read_seq END")
     extra = f" AND {d.mentions('x.mentions', user)}" if mentions else ""
-    return (f"CASE WHEN m.is_request OR m.read_seq >= t.last_seq THEN 0 ELSE ("  # noqa: S608
-            f"SELECT COUNT(*) FROM message x WHERE x.thread_id = m.thread_id "
-            f"AND x.seq > {low} AND x.seq <= t.last_seq AND x.kind = 'message' "
+    return (f"CASE WHEN {row}.unread_from >= {row}.max_seq THEN 0 ELSE ("  # noqa: S608
+            f"SELECT COUNT(*) FROM message x WHERE x.thread_id = {row}.thread_id "
+            f"AND x.seq > {row}.unread_from AND x.seq <= {row}.max_seq AND x.kind = 'message' "
             f"AND (x.sender_id IS NULL OR x.sender_id <> {user}){extra}) END")
 
 
@@ -156,7 +173,15 @@ def _search(d: _Dialect, q: str | None) -> tuple[str, str]:
     return join, where
 
 
-def _list_sql(d: _Dialect, query: ListQuery, q: str | None) -> str:
+# The list's order; `after` continues strictly after a position in it (keyset paging).
+_ORDER = "ORDER BY {0}.pinned DESC, {0}.activity_at DESC, {0}.thread_id"
+
+
+def _candidates(d: _Dialect, query: ListQuery, q: str | None) -> str:
+    """The threads the filters let through, as narrow rows: (thread_id, pinned, activity_at,
+    former), from the user_id index of thread_member (and of thread_member_past) joined to
+    `thread` by key. With `?unread=true` also what its filter needs (marked_unread,
+    unread_from, max_seq); a former thread has nothing unread, so it never passes that one."""
     user = d.param(1)
     join, search = _search(d, q)
     if query.requests:
@@ -167,31 +192,94 @@ def _list_sql(d: _Dialect, query: ListQuery, q: str | None) -> str:
             scope += " AND NOT m.archived"
         if not query.include_left:
             scope += " AND t.status = 'active'"
+    for_unread = (f", m.marked_unread AS marked_unread, {_unread_from()} AS unread_from, "
+                  "t.last_seq AS max_seq") if query.unread else ""
     current = (
-        "SELECT m.thread_id AS thread_id, t.kind AS kind, t.name AS name, t.status AS status, "  # noqa: S608
-        "'active' AS membership, m.role AS role, t.last_seq AS max_seq, m.read_seq AS read_seq, "
-        f"{_unread(d, mentions=False)} AS unread, {_unread(d, mentions=True)} AS unread_mentions, "
-        "t.last_activity_at AS activity_at, m.pinned AS pinned, m.archived AS archived, "
-        "m.marked_unread AS marked_unread, m.notify_muted_until AS muted_until, "
-        f"m.recv_msg_opt AS recv_msg_opt, {_select_entry()} "
-        "FROM thread_member m JOIN thread t ON t.id = m.thread_id "
-        f"LEFT JOIN message e ON e.thread_id = t.id AND e.seq = t.last_seq{join} "
+        "SELECT m.thread_id AS thread_id, m.pinned AS pinned, "  # noqa: S608
+        f"t.last_activity_at AS activity_at, FALSE AS former{for_unread} "
+        f"FROM thread_member m JOIN thread t ON t.id = m.thread_id{join} "
         f"WHERE m.user_id = {user} AND {scope}{search}"
     )
-    parts = [current]
-    if query.include_left and not query.requests:
-        parts.append(
-            "SELECT p.thread_id, t.kind, t.name, t.status, p.status, NULL, p.leave_seq, "  # noqa: S608
-            "p.leave_seq, 0, 0, p.left_at, FALSE, FALSE, FALSE, NULL, 0, "
-            f"{_select_entry()} "
-            "FROM thread_member_past p JOIN thread t ON t.id = p.thread_id "
-            f"LEFT JOIN message e ON e.thread_id = t.id AND e.seq = p.leave_seq{join} "
+    if not _with_former(query):
+        return current
+    return (f"{current} UNION ALL SELECT p.thread_id, FALSE, p.left_at, TRUE "  # noqa: S608
+            f"FROM thread_member_past p JOIN thread t ON t.id = p.thread_id{join} "
             f"WHERE p.user_id = {user}{search} AND NOT EXISTS (SELECT 1 FROM thread_member c "
-            f"WHERE c.thread_id = p.thread_id AND c.user_id = {user})"
-        )
-    wanted = " WHERE l.unread > 0 OR l.marked_unread" if query.unread else ""
-    return (f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS l{wanted} "  # noqa: S608
-            "ORDER BY l.pinned DESC, l.activity_at DESC, l.thread_id")
+            f"WHERE c.thread_id = p.thread_id AND c.user_id = {user})")
+
+
+def _with_former(query: ListQuery) -> bool:
+    return query.include_left and not query.requests and not query.unread
+
+
+def _after(d: _Dialect, first: int) -> str:
+    """Strictly after the position (pinned, activity_at, thread_id) in parameters `first`..+2."""
+    pinned, at, thread = d.param(first), d.param(first + 1), d.param(first + 2)
+    return (f"(c.pinned < {pinned} OR (c.pinned = {pinned} AND (c.activity_at < {at} "
+            f"OR (c.activity_at = {at} AND c.thread_id > {thread}))))")
+
+
+def _details(d: _Dialect, query: ListQuery) -> str:
+    """The page's rows (`g`) with everything a list item shows, from the membership (or the
+    former membership) and the thread: one probe of each unique index per row."""
+    user = d.param(1)
+    current = (
+        "SELECT m.thread_id AS thread_id, t.kind AS kind, t.name AS name, "  # noqa: S608
+        "t.status AS status, 'active' AS membership, m.role AS role, t.last_seq AS max_seq, "
+        f"m.read_seq AS read_seq, {_unread_from()} AS unread_from, "
+        "g.activity_at AS activity_at, g.pinned AS pinned, m.archived AS archived, "
+        "m.marked_unread AS marked_unread, m.notify_muted_until AS muted_until, "
+        "m.recv_msg_opt AS recv_msg_opt FROM page g "
+        f"JOIN thread_member m ON m.thread_id = g.thread_id AND m.user_id = {user} "
+        "JOIN thread t ON t.id = g.thread_id"
+    )
+    if not _with_former(query):
+        return current
+    # A former thread: seen up to the leaving (max_seq = unread_from: nothing unread).
+    return (f"{current} WHERE NOT g.former UNION ALL "  # noqa: S608
+            "SELECT p.thread_id, t.kind, t.name, t.status, p.status, NULL, p.leave_seq, "
+            "p.leave_seq, p.leave_seq, g.activity_at, g.pinned, FALSE, FALSE, NULL, 0 "
+            f"FROM page g JOIN thread_member_past p ON p.thread_id = g.thread_id "
+            f"AND p.user_id = {user} JOIN thread t ON t.id = g.thread_id WHERE g.former")
+
+
+def _list_sql(d: _Dialect, query: ListQuery, q: str | None, cursor_at: int | None,
+              limit_at: int) -> str:
+    """One statement in three steps. `page`: the candidates' narrow rows, ordered and LIMITed
+    (after the cursor, if any). Then, for the page's rows alone, their details, their unread
+    and mention counts and their newest entry. With `?unread=true` the filter needs every
+    candidate's unread count before the LIMIT, so that count is computed for all of them (the
+    rest still only for the page)."""
+    wanted = [_after(d, cursor_at)] if cursor_at is not None else []
+    if query.unread:
+        wanted.append(f"(c.marked_unread OR {_count(d, 'c', mentions=False)} > 0)")
+    where = f" WHERE {' AND '.join(wanted)}" if wanted else ""
+    page = (f"SELECT c.thread_id, c.pinned, c.activity_at, c.former "  # noqa: S608
+            f"FROM ({_candidates(d, query, q)}) AS c{where} {_ORDER.format('c')} "
+            f"LIMIT {d.param(limit_at)}")
+    return (
+        f"WITH page AS ({page}) "  # noqa: S608
+        "SELECT l.thread_id, l.kind, l.name, l.status, l.membership, l.role, l.max_seq, "
+        f"l.read_seq, {_count(d, 'l', mentions=False)}, {_count(d, 'l', mentions=True)}, "
+        "l.activity_at, l.pinned, l.archived, l.marked_unread, l.muted_until, l.recv_msg_opt, "
+        f"{_select_entry()} FROM ({_details(d, query)}) AS l "
+        "LEFT JOIN message e ON e.thread_id = l.thread_id AND e.seq = l.max_seq "
+        f"{_ORDER.format('l')}"
+    )
+
+
+def _cursor_sql(d: _Dialect) -> str:
+    """Where thread $2 stands in user $1's list: (pinned, activity_at) as stored, a current
+    membership before a former one. One probe of each (thread_id, user_id) unique index."""
+    user, thread = d.param(1), d.param(2)
+    return (
+        "SELECT k.pinned, k.activity_at FROM ("  # noqa: S608
+        "SELECT 0 AS rank, m.pinned AS pinned, t.last_activity_at AS activity_at "
+        "FROM thread_member m JOIN thread t ON t.id = m.thread_id "
+        f"WHERE m.user_id = {user} AND m.thread_id = {thread} UNION ALL "
+        "SELECT 1, FALSE, p.left_at FROM thread_member_past p "
+        f"WHERE p.user_id = {user} AND p.thread_id = {thread}) AS k ORDER BY k.rank LIMIT 1"
+    )
 
 
 def _time(value: Any) -> datetime:
@@ -231,24 +319,50 @@ def _listed(row: Sequence[Any], now: datetime) -> ListedThread:
     )
 
 
+async def _cursor(conn: BaseDBAsyncClient, d: _Dialect, user_id: str,
+                  after: str) -> list[Any]:
+    """The position of `after` in the user's list, as the parameters of `_after`. The values go
+    back to the database as it gave them (SQLite's timestamp text compares as stored)."""
+    if not _ID_RE.fullmatch(after):
+        raise InvalidParameterError("after must be the thread_id of a listed thread")
+    _, rows = await conn.execute_query(_cursor_sql(d), [user_id, after])
+    if not rows:
+        raise InvalidParameterError(f"after: {after} is not one of your threads")
+    pinned, activity_at = tuple(rows[0])
+    return [pinned, activity_at, after]
+
+
 async def list_threads(user_id: str, query: ListQuery) -> list[ListedThread]:
-    """The user's threads as GET /api/threads lists them: pinned first, then newest activity."""
+    """A page of the user's threads as GET /api/threads lists them: pinned first, then newest
+    activity; `query.limit` of them, after `query.after` if given. One statement, two with
+    `after` (its position first)."""
     q = check_query(query.q)
+    if not PAGE_MIN <= query.limit <= PAGE_MAX:
+        raise InvalidParameterError(f"limit must be at least {PAGE_MIN} and at most {PAGE_MAX}")
     conn = connections.get("default")
     d = _Dialect(conn)
     params: list[Any] = [user_id] if q is None else [user_id, _like_pattern(q)]
-    _, rows = await conn.execute_query(_list_sql(d, query, q), params)
+    cursor_at = None
+    if query.after:
+        cursor_at = len(params) + 1
+        params += await _cursor(conn, d, user_id, query.after)
+    params.append(query.limit)
+    _, rows = await conn.execute_query(_list_sql(d, query, q, cursor_at, len(params)), params)
     now = utcnow()
     return [_listed(tuple(row), now) for row in rows]
 
 
 async def thread_counts(user_id: str) -> list[Counts]:
-    """Per current thread: max_seq, read_seq and unread, newest activity first."""
+    """Per current thread: max_seq, read_seq and unread, newest activity first (every thread:
+    GET /api/sync is the catch-up path, one statement)."""
     conn = connections.get("default")
     d = _Dialect(conn)
-    sql = (f"SELECT m.thread_id, t.last_seq, m.read_seq, {_unread(d, mentions=False)} "  # noqa: S608
+    sql = (f"SELECT s.thread_id, s.max_seq, s.read_seq, {_count(d, 's', mentions=False)} "  # noqa: S608
+           "FROM (SELECT m.thread_id AS thread_id, t.last_seq AS max_seq, "
+           f"m.read_seq AS read_seq, {_unread_from()} AS unread_from, "
+           "t.last_activity_at AS activity_at "
            "FROM thread_member m JOIN thread t ON t.id = m.thread_id "
-           f"WHERE m.user_id = {d.param(1)} ORDER BY t.last_activity_at DESC, m.thread_id")
+           f"WHERE m.user_id = {d.param(1)}) AS s ORDER BY s.activity_at DESC, s.thread_id")
     _, rows = await conn.execute_query(sql, [user_id])
     return [Counts(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 

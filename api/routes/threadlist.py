@@ -1,5 +1,6 @@
-"""What a member sees of their threads, and their own settings of each: the list, one thread, its
-members, the direct thread with someone, PATCH …/settings and accepting a message request.
+"""What a member sees of their threads, and their own settings of each: the list (a page at a
+time: `?limit=` and `?after=<thread_id>`), one thread, its members, the direct thread with
+someone, PATCH …/settings and accepting a message request.
 Parse -> actions/threadviews.py -> serialise."""
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from starlette.routing import Route
 from actions import threadviews
 from api.auth import authenticate, state_of
 from api.envelope import ok
-from api.schemas import Body, parse_body
+from api.schemas import Body, parse_body, query_int
 from contract.errors import InvalidParameterError
-from models.threadlist import ListQuery
+from models.threadlist import PAGE_DEFAULT, PAGE_MAX, PAGE_MIN, ListQuery
 
 
 class SettingsBody(Body):
@@ -44,10 +45,13 @@ def _flag(request: Request, name: str) -> bool:
 
 async def index(request: Request) -> JSONResponse:
     caller = await authenticate(request)
+    limit = query_int(request, "limit", default=PAGE_DEFAULT, minimum=PAGE_MIN,
+                      maximum=PAGE_MAX)
     query = ListQuery(
         archived=_flag(request, "archived"), include_left=_flag(request, "include_left"),
         unread=_flag(request, "unread"), requests=_flag(request, "requests"),
-        q=request.query_params.get("q"),
+        q=request.query_params.get("q"), limit=limit or PAGE_DEFAULT,
+        after=request.query_params.get("after") or None,
     )
     return ok(await threadviews.threads_of(caller.user_id, query))
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from models.governance import MUTED_FOREVER, mute_active
-from models.thread import Member
+from models.governance import mute_active
+from models.thread import MUTED_FOREVER, Member
 from tests.api.test_accounts import assert_error
 from tests.api.test_governance import appoint, direct_thread, log_after
 from tests.helpers import create_group, register, unique_id, whole_timeline

@@ -1,6 +1,7 @@
 """A member's own settings of a thread over real HTTP on both stacks (PATCH …/settings, its
 refusals, its `thread_settings` event over MQTT, recv_msg_opt 2 and back, marked_unread cleared
-by reading over HTTP and MQTT), the direct-thread lookup and message requests."""
+by reading over HTTP and MQTT), the direct-thread lookup and message requests, and paging the
+thread list (`limit`, `after`, with every filter)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ import httpx
 
 from tests.api.test_accounts import assert_error
 from tests.api.test_friends import befriend
-from tests.api.test_threadlist import DEFAULT_SETTINGS, create_direct, ids, item, patch, send
-from tests.helpers import create_group, mqtt_session, next_event, register
+from tests.api.test_threadlist import (
+    DEFAULT_SETTINGS,
+    create_direct,
+    ids,
+    item,
+    listing,
+    patch,
+    send,
+)
+from tests.helpers import Account, create_group, mqtt_session, next_event, register
 from tests.stacks import Stack
 
 # --- a member's own settings ------------------------------------------------------------------
@@ -195,3 +204,102 @@ async def test_message_request_until_accepted(http: httpx.AsyncClient) -> None:
     assert (await item(http, bob, thread_id))["unread"] == 1
     assert_error(await http.post("/api/threads/tmissing/accept", headers=bob.auth),
                  404, 3001, "thread_not_found")
+
+
+# --- paging the list --------------------------------------------------------------------------
+
+
+async def walk(http: httpx.AsyncClient, account: Account, limit: int, **params: str) -> list[str]:
+    """The list `limit` at a time, each page after the previous one's last item, until a page
+    comes back shorter than `limit`; every thread must come exactly once."""
+    walked: list[str] = []
+    after: dict[str, str] = {}
+    for _ in range(200):
+        page = await ids(http, account, limit=str(limit), **after, **params)
+        assert len(page) <= limit
+        walked += page
+        if len(page) < limit:
+            assert len(walked) == len(set(walked)), walked
+            return walked
+        after = {"after": page[-1]}
+    raise AssertionError("the walk did not end")
+
+
+async def test_list_pages_walk_every_thread_once_pinned_first(http: httpx.AsyncClient) -> None:
+    alice, bob, carol = [await register(http) for _ in range(3)]
+    made = [await create_group(http, alice, bob) for _ in range(45)]  # oldest first
+    pins, shelved = [made[5], made[17], made[40]], [made[8], made[33]]
+    for thread_id in pins:
+        await patch(http, bob, thread_id, pinned=True)
+    for thread_id in shelved:
+        await patch(http, bob, thread_id, archived=True)
+    await send(http, alice, made[0], "bump")  # the newest activity among the unpinned
+    rest = [t for t in reversed(made[1:]) if t not in pins and t not in shelved]
+    expected = [made[40], made[17], made[5], made[0], *rest]
+    assert len(expected) == 43
+    assert await ids(http, bob) == expected[:20]  # the default page
+    assert await ids(http, bob, limit="200") == expected
+    assert await ids(http, bob, limit="1") == expected[:1]
+    for limit in (1, 7, 20, 43, 200):
+        assert await walk(http, bob, limit) == expected
+    # The next page is what follows the given thread, and the last one may come back empty.
+    assert await ids(http, bob, limit="5", after=made[17]) == expected[2:7]
+    assert await ids(http, bob, after=expected[-1]) == []
+    assert await ids(http, bob, after="") == expected[:20]  # empty: the first page
+    # An archived thread's position works as well (a thread archived between two pages).
+    assert await ids(http, bob, limit="3", after=made[33]) == [made[32], made[31], made[30]]
+    # Filters page the same way.
+    everything = await ids(http, bob, limit="200", archived="true")
+    assert sorted(everything) == sorted(made)
+    assert await walk(http, bob, 6, archived="true") == everything
+    for thread_id in (made[2], made[20], made[33]):
+        await send(http, alice, thread_id, "news")
+    await patch(http, bob, made[11], marked_unread=True)
+    unread = await ids(http, bob, limit="200", unread="true", archived="true")
+    assert unread == [made[33], made[20], made[2], made[0], made[11]]
+    assert await walk(http, bob, 2, unread="true", archived="true") == unread
+    assert await walk(http, bob, 9, q="G") == await ids(http, bob, limit="200", q="g")
+    # Bad pages: limit out of 1..200 or not a number, `after` not one of the caller's threads.
+    foreign = await create_group(http, carol, alice)
+    for bad in ({"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"limit": "-1"},
+                {"limit": "2.5"}, {"limit": "9" * 30}, {"after": foreign},
+                {"after": "tnothere"}, {"after": "not an id"}, {"after": "a" * 65},
+                {"after": "t\x00"}, {"after": foreign, "archived": "true"}):
+        assert_error(await http.get("/api/threads", headers=bob.auth, params=bad),
+                     400, 1001, "invalid_parameter")
+    # /api/sync is not paged: every thread, archived ones too.
+    sync = (await http.get("/api/sync", headers=bob.auth)).json()["data"]
+    assert len(sync) == 45
+
+
+async def test_paging_with_former_threads_and_requests(http: httpx.AsyncClient) -> None:
+    owner, bob = await register(http), await register(http)
+    made = [await create_group(http, owner, bob) for _ in range(6)]
+    members = "/api/threads/{}/members/{}"
+    for thread_id in (made[1], made[4]):
+        assert (await http.delete(members.format(thread_id, bob.user_id),
+                                  headers=bob.auth)).is_success
+    assert (await http.delete(members.format(made[2], bob.user_id),
+                              headers=owner.auth)).is_success
+    assert (await http.delete(f"/api/threads/{made[3]}", headers=owner.auth)).is_success
+    await patch(http, bob, made[0], pinned=True)
+    await send(http, owner, made[1], "after bob left")  # no activity for bob
+    # Each item, current, dissolved, left or removed, is in turn the `after` of the next page.
+    # Pinned first; then the dissolving, the removal and the two leavings, newest first; then
+    # made[5], whose last activity (its creation) came before all of them.
+    everything = await listing(http, bob, include_left="true")
+    expected = [made[0], made[3], made[2], made[4], made[1], made[5]]
+    assert [t["thread_id"] for t in everything] == expected
+    assert [(t["status"], t["membership"]) for t in everything] == [
+        ("active", "active"), ("dissolved", "active"), ("active", "removed"),
+        ("active", "left"), ("active", "left"), ("active", "active")]
+    for limit in (1, 2, 5, 6):
+        assert await walk(http, bob, limit, include_left="true") == expected
+    assert await walk(http, bob, 2, include_left="true", archived="true") == expected
+    assert await walk(http, bob, 1) == [made[0], made[5]]
+    # A former thread's position is accepted without include_left too.
+    assert await ids(http, bob, after=made[1]) == [made[5]]
+    # Message requests page the same way.
+    strangers = [await register(http) for _ in range(3)]
+    requests = [await create_direct(http, s, bob) for s in strangers]
+    assert await walk(http, bob, 2, requests="true") == list(reversed(requests))

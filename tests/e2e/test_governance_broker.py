@@ -132,6 +132,7 @@ async def test_muted_member_gets_3010_over_mqtt_until_unmuted(
         answer = await send_over_mqtt(b, server, bob, thread_id, "let me speak")
         assert (answer["type"], answer["code"], answer["error"]) == (
             "error", 3010, "muted_in_thread")
+        assert answer["msg"] == f"muted in thread {thread_id} until unmuted"
         assert_error(await post_message(http, bob, thread_id, "over http"),
                      403, 3010, "muted_in_thread")
         assert (await http.delete(f"/api/threads/{thread_id}/mutes/{bob.user_id}",
