@@ -16,6 +16,7 @@ from api.mailer import build_mailer
 from api.routes import (
     accounts,
     admin,
+    apidocs,
     friends,
     governance,
     health,
@@ -28,6 +29,7 @@ from api.routes import (
     threadlist,
     threads,
     users,
+    webapp,
 )
 from api.state import ApiState
 from broker.acl import AccessSync, Directory
@@ -74,7 +76,7 @@ def create_app(
                 *governance.routes, *invitations.routes, *rooms.routes, *messages.routes,
                 *admin.routes,
                 *users.routes, *friends.routes, *mqtt_hooks.routes, *presence.routes,
-                *health.routes],
+                *health.routes, *apidocs.routes, *webapp.routes],
         lifespan=lifespan,
         exception_handlers={
             MqimError: handle_mqim_error,
