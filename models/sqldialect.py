@@ -1,6 +1,7 @@
 """Raw SQL in both of mqim's dialects, for the statements the ORM would make too slow (the
-bridge's batch write in models/append.py): only placeholders and fixed column expressions are
-formatted into the text; values are always parameters."""
+bridge's batch write in models/append.py, the thread list in models/threadlist.py): only
+placeholders and fixed column expressions are formatted into the text; values are always
+parameters."""
 
 from __future__ import annotations
 
@@ -45,6 +46,18 @@ class SqlDialect:
         # CROSS JOIN makes SQLite loop over the pairs outside.
         return (f"(VALUES {', '.join(['(?, ?)'] * len(pairs))}) AS p "
                 f"CROSS JOIN {table} ON {first} = p.column1 AND {second} = p.column2")
+
+    def numbered(self, n: int) -> str:
+        """The placeholder of the n-th parameter, for statements that name each one once and
+        use it in several places (`$n` / `?n`)."""
+        return f"${n}" if self.postgres else f"?{n}"
+
+    def mentions(self, column: str, user: str) -> str:
+        """The JSON array `column` (a message's mentions) holds the string `user` (a
+        placeholder)."""
+        if self.postgres:
+            return f"{column} ? {user}"  # jsonb: the array holds that string
+        return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = {user})"  # noqa: S608
 
     def epoch(self, column: str) -> str:
         """A timestamp column as text of its epoch seconds (NULL stays NULL)."""

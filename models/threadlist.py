@@ -7,13 +7,15 @@ the number of threads.
 The list is paged by keyset: the order is (pinned desc, last_activity_at desc, thread_id), and
 `after` (a thread_id) continues strictly after that thread's position for the user, which a
 first small statement reads (one probe of the (thread_id, user_id) unique indexes). The page's
-statement first chooses the page from cheap columns only (the user's `thread_member` rows by
-their user_id index, joined to `thread` by key; former threads from `thread_member_past` in a
-UNION ALL), ordered and LIMITed; then, for those rows alone, it counts unread messages and
-unread mentions in correlated subqueries bounded by (thread_id, seq), and joins the newest entry
-(`message` at max_seq, one probe of the unique (thread_id, seq) index). So a page of 20 costs 20
-counts whether the user is in 10 threads or 1,000 (bench/threadlist_bench.py). `?unread=true`
-is the exception: its filter needs every candidate's unread count before the LIMIT.
+statement works in three steps: `page` (a CTE) picks the page from narrow rows (thread id and
+the order's columns: the user's `thread_member` rows by their user_id index, joined to `thread`
+by key; former threads from `thread_member_past` in a UNION ALL), ordered and LIMITed; then,
+for those rows alone, it reads their details back by key, counts unread messages and unread
+mentions in correlated subqueries bounded by (thread_id, seq), and joins the newest entry
+(`message` at max_seq, one probe of the unique (thread_id, seq) index). So a page of 20 costs
+20 counts whether the user is in 10 threads or 1,000; what grows with the number of threads is
+the cheap first step (bench/threadlist_bench.py). `?unread=true` is the exception: its filter
+needs every candidate's unread count before the LIMIT.
 
 Unread = messages (not events) from others, above the member's read_seq, that the member may read
 (under `joined` history, from the entry that added them), up to the `max_seq` reported. A message
@@ -39,6 +41,7 @@ from contract.errors import InvalidParameterError, ThreadNotFoundError
 from contract.fields import ID_PATTERN
 from models.clock import utcnow
 from models.message import Message
+from models.sqldialect import SqlDialect
 from models.thread import Thread
 from models.user import has_bad_chars
 
@@ -117,26 +120,6 @@ def _like_pattern(q: str) -> str:
     return f"%{escaped}%"
 
 
-class _Dialect:
-    def __init__(self, conn: BaseDBAsyncClient) -> None:
-        self.postgres = conn.capabilities.dialect == "postgres"
-
-    def param(self, n: int) -> str:
-        return f"${n}" if self.postgres else f"?{n}"
-
-    def direct_user(self, column: str, part: int) -> str:
-        if self.postgres:
-            return f"split_part({column}, ':', {part})"
-        if part == 1:
-            return f"substr({column}, 1, instr({column}, ':') - 1)"
-        return f"substr({column}, instr({column}, ':') + 1)"
-
-    def mentions(self, column: str, user: str) -> str:
-        if self.postgres:
-            return f"{column} ? {user}"  # jsonb: the array holds that string
-        return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = {user})"  # noqa: S608
-
-
 def _unread_from() -> str:
     """The member `m`'s unread messages are the seqs above this one (up to the thread's last):
     their read mark, or under `joined` history the entry before the one that added them when
@@ -145,10 +128,10 @@ def _unread_from() -> str:
             "AND m.join_seq - 1 > m.read_seq THEN m.join_seq - 1 ELSE m.read_seq END")
 
 
-def _count(d: _Dialect, row: str, *, mentions: bool) -> str:
+def _count(d: SqlDialect, row: str, *, mentions: bool) -> str:
     """Row `row`'s unread count (or of those, mentions), bounded by the (thread_id, seq) index:
     messages from others with seqs in (row.unread_from, row.max_seq]."""
-    user = d.param(1)
+    user = d.numbered(1)
     extra = f" AND {d.mentions('x.mentions', user)}" if mentions else ""
     return (f"CASE WHEN {row}.unread_from >= {row}.max_seq THEN 0 ELSE ("  # noqa: S608
             f"SELECT COUNT(*) FROM message x WHERE x.thread_id = {row}.thread_id "
@@ -160,14 +143,14 @@ def _select_entry() -> str:
     return ", ".join(f"e.{c} AS e_{c}" for c in _entry_columns())
 
 
-def _search(d: _Dialect, q: str | None) -> tuple[str, str]:
+def _search(d: SqlDialect, q: str | None) -> tuple[str, str]:
     """The join and condition of `?q=`: the thread's name, or a direct thread's peer's name."""
     if q is None:
         return "", ""
     first, second = d.direct_user("t.direct_key", 1), d.direct_user("t.direct_key", 2)
     join = (f" LEFT JOIN user_account pu ON t.direct_key IS NOT NULL AND pu.id = "
-            f"CASE WHEN {first} = {d.param(1)} THEN {second} ELSE {first} END")
-    pattern = d.param(2)
+            f"CASE WHEN {first} = {d.numbered(1)} THEN {second} ELSE {first} END")
+    pattern = d.numbered(2)
     where = (f" AND (UPPER(t.name) LIKE UPPER({pattern}) ESCAPE '\\' "
              f"OR UPPER(pu.name) LIKE UPPER({pattern}) ESCAPE '\\')")
     return join, where
@@ -177,12 +160,12 @@ def _search(d: _Dialect, q: str | None) -> tuple[str, str]:
 _ORDER = "ORDER BY {0}.pinned DESC, {0}.activity_at DESC, {0}.thread_id"
 
 
-def _candidates(d: _Dialect, query: ListQuery, q: str | None) -> str:
+def _candidates(d: SqlDialect, query: ListQuery, q: str | None) -> str:
     """The threads the filters let through, as narrow rows: (thread_id, pinned, activity_at,
     former), from the user_id index of thread_member (and of thread_member_past) joined to
     `thread` by key. With `?unread=true` also what its filter needs (marked_unread,
     unread_from, max_seq); a former thread has nothing unread, so it never passes that one."""
-    user = d.param(1)
+    user = d.numbered(1)
     join, search = _search(d, q)
     if query.requests:
         scope = "m.is_request AND t.kind = 'direct'"
@@ -212,17 +195,17 @@ def _with_former(query: ListQuery) -> bool:
     return query.include_left and not query.requests and not query.unread
 
 
-def _after(d: _Dialect, first: int) -> str:
+def _after(d: SqlDialect, first: int) -> str:
     """Strictly after the position (pinned, activity_at, thread_id) in parameters `first`..+2."""
-    pinned, at, thread = d.param(first), d.param(first + 1), d.param(first + 2)
+    pinned, at, thread = d.numbered(first), d.numbered(first + 1), d.numbered(first + 2)
     return (f"(c.pinned < {pinned} OR (c.pinned = {pinned} AND (c.activity_at < {at} "
             f"OR (c.activity_at = {at} AND c.thread_id > {thread}))))")
 
 
-def _details(d: _Dialect, query: ListQuery) -> str:
+def _details(d: SqlDialect, query: ListQuery) -> str:
     """The page's rows (`g`) with everything a list item shows, from the membership (or the
     former membership) and the thread: one probe of each unique index per row."""
-    user = d.param(1)
+    user = d.numbered(1)
     current = (
         "SELECT m.thread_id AS thread_id, t.kind AS kind, t.name AS name, "  # noqa: S608
         "t.status AS status, 'active' AS membership, m.role AS role, t.last_seq AS max_seq, "
@@ -243,7 +226,7 @@ def _details(d: _Dialect, query: ListQuery) -> str:
             f"AND p.user_id = {user} JOIN thread t ON t.id = g.thread_id WHERE g.former")
 
 
-def _list_sql(d: _Dialect, query: ListQuery, q: str | None, cursor_at: int | None,
+def _list_sql(d: SqlDialect, query: ListQuery, q: str | None, cursor_at: int | None,
               limit_at: int) -> str:
     """One statement in three steps. `page`: the candidates' narrow rows, ordered and LIMITed
     (after the cursor, if any). Then, for the page's rows alone, their details, their unread
@@ -256,7 +239,7 @@ def _list_sql(d: _Dialect, query: ListQuery, q: str | None, cursor_at: int | Non
     where = f" WHERE {' AND '.join(wanted)}" if wanted else ""
     page = (f"SELECT c.thread_id, c.pinned, c.activity_at, c.former "  # noqa: S608
             f"FROM ({_candidates(d, query, q)}) AS c{where} {_ORDER.format('c')} "
-            f"LIMIT {d.param(limit_at)}")
+            f"LIMIT {d.numbered(limit_at)}")
     return (
         f"WITH page AS ({page}) "  # noqa: S608
         "SELECT l.thread_id, l.kind, l.name, l.status, l.membership, l.role, l.max_seq, "
@@ -268,10 +251,10 @@ def _list_sql(d: _Dialect, query: ListQuery, q: str | None, cursor_at: int | Non
     )
 
 
-def _cursor_sql(d: _Dialect) -> str:
+def _cursor_sql(d: SqlDialect) -> str:
     """Where thread $2 stands in user $1's list: (pinned, activity_at) as stored, a current
     membership before a former one. One probe of each (thread_id, user_id) unique index."""
-    user, thread = d.param(1), d.param(2)
+    user, thread = d.numbered(1), d.numbered(2)
     return (
         "SELECT k.pinned, k.activity_at FROM ("  # noqa: S608
         "SELECT 0 AS rank, m.pinned AS pinned, t.last_activity_at AS activity_at "
@@ -319,7 +302,7 @@ def _listed(row: Sequence[Any], now: datetime) -> ListedThread:
     )
 
 
-async def _cursor(conn: BaseDBAsyncClient, d: _Dialect, user_id: str,
+async def _cursor(conn: BaseDBAsyncClient, d: SqlDialect, user_id: str,
                   after: str) -> list[Any]:
     """The position of `after` in the user's list, as the parameters of `_after`. The values go
     back to the database as it gave them (SQLite's timestamp text compares as stored)."""
@@ -340,7 +323,7 @@ async def list_threads(user_id: str, query: ListQuery) -> list[ListedThread]:
     if not PAGE_MIN <= query.limit <= PAGE_MAX:
         raise InvalidParameterError(f"limit must be at least {PAGE_MIN} and at most {PAGE_MAX}")
     conn = connections.get("default")
-    d = _Dialect(conn)
+    d = SqlDialect(conn)
     params: list[Any] = [user_id] if q is None else [user_id, _like_pattern(q)]
     cursor_at = None
     if query.after:
@@ -356,13 +339,13 @@ async def thread_counts(user_id: str) -> list[Counts]:
     """Per current thread: max_seq, read_seq and unread, newest activity first (every thread:
     GET /api/sync is the catch-up path, one statement)."""
     conn = connections.get("default")
-    d = _Dialect(conn)
+    d = SqlDialect(conn)
     sql = (f"SELECT s.thread_id, s.max_seq, s.read_seq, {_count(d, 's', mentions=False)} "  # noqa: S608
            "FROM (SELECT m.thread_id AS thread_id, t.last_seq AS max_seq, "
            f"m.read_seq AS read_seq, {_unread_from()} AS unread_from, "
            "t.last_activity_at AS activity_at "
            "FROM thread_member m JOIN thread t ON t.id = m.thread_id "
-           f"WHERE m.user_id = {d.param(1)}) AS s ORDER BY s.activity_at DESC, s.thread_id")
+           f"WHERE m.user_id = {d.numbered(1)}) AS s ORDER BY s.activity_at DESC, s.thread_id")
     _, rows = await conn.execute_query(sql, [user_id])
     return [Counts(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 

@@ -1,7 +1,7 @@
 """What a member sees of their threads, over real HTTP on both stacks: thread info and members,
 the thread list (fields, order, pinned first, archived / include_left / q / unread filters, unread
-mentions) and the sync counts. A member's own settings, the direct-thread lookup and message
-requests are in test_threadsettings.py."""
+mentions) and the sync counts. A member's own settings, the direct-thread lookup, message
+requests and paging the list (`limit`, `after`) are in test_threadsettings.py."""
 
 from __future__ import annotations
 
