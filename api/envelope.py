@@ -55,9 +55,14 @@ def error_response(status: int, number: int, error: str, msg: str,
     return JSONResponse(envelope.model_dump(), status_code=status)
 
 
+def status_of(error: type[MqimError]) -> int:
+    """The HTTP status of an error class: the first matching row of _STATUS."""
+    return next(code for cls, code in _STATUS if issubclass(error, cls))
+
+
 async def handle_mqim_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MqimError)  # noqa: S101  # registered for MqimError only
-    status = next(code for cls, code in _STATUS if isinstance(exc, cls))
+    status = status_of(type(exc))
     if isinstance(exc, RateLimitedError):
         response = error_response(status, exc.number, exc.code.value, exc.msg,
                                   retry_after=exc.retry_after)
