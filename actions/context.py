@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
+from actions.metrics import EVENTS_PUBLISHED
 from broker.acl import AccessSync
 from broker.errors import BrokerError
 from broker.link.publisher import Event, EventPublisher
@@ -33,6 +34,8 @@ class Context:
         and clients catch up by seq), so it is logged here, not raised."""
         if not events:
             return
+        for _, event in events:
+            EVENTS_PUBLISHED.labels(type=getattr(event, "type", "other")).inc()
         try:
             await self.publisher.publish_all(events, qos=qos)
         except BrokerError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from actions.context import Context
 from actions.membership import join_thread
+from actions.metrics import DB_APPEND_SECONDS, MESSAGES_PERSISTED
 from actions.timeline import entry_event
 from contract.errors import AlreadyMemberError, MqimError, NotAMemberError, RateLimitedError
 from contract.events import MessageEvent, ThreadLogEvent
@@ -39,6 +40,7 @@ async def send_messages(ctx: Context, drafts: Sequence[Draft]) -> list[SendOutco
             allowed.append(index)
     results = await _append_joining_rooms(ctx, [drafts[i] for i in allowed])
     entries = {r.entry.id: r.entry for r in results if isinstance(r, Appended)}
+    MESSAGES_PERSISTED.inc(sum(1 for r in results if isinstance(r, Appended) and not r.duplicate))
     await ctx.publish([
         (ctx.topics.thread(e.thread_id), entry_event(e))
         for e in sorted(entries.values(), key=lambda e: (e.thread_id, e.seq))
@@ -53,7 +55,8 @@ async def send_messages(ctx: Context, drafts: Sequence[Draft]) -> list[SendOutco
 async def _append_joining_rooms(ctx: Context, drafts: Sequence[Draft]) -> list[AppendResult]:
     """Append; a sender who is not in a room they send to joins it (announced like any join,
     3011 when it is full) and their drafts are appended again, after the others."""
-    results = await append_messages(drafts, max_body_chars=ctx.settings.max_body_chars)
+    with DB_APPEND_SECONDS.time():
+        results = await append_messages(drafts, max_body_chars=ctx.settings.max_body_chars)
     joiners = {(d.sender_id, d.thread_id) for d, r in zip(drafts, results, strict=True)
                if isinstance(r, NotInRoomError)}
     if not joiners:

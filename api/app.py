@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from actions.context import Context
 from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
 from api.mailer import build_mailer
+from api.middleware import build_middleware
 from api.routes import (
     accounts,
     admin,
@@ -78,6 +79,7 @@ def create_app(
                 *users.routes, *friends.routes, *mqtt_hooks.routes, *presence.routes,
                 *health.routes, *apidocs.routes, *webapp.routes],
         lifespan=lifespan,
+        middleware=build_middleware(settings),
         exception_handlers={
             MqimError: handle_mqim_error,
             HTTPException: handle_http_error,

@@ -33,5 +33,6 @@ async def authenticate(request: Request) -> Caller:
     claims = decode_access_token(state_of(request).ctx.settings.jwt_secret, token.strip())
     if not await is_session_active(claims.session_id, claims.user_id):
         raise TokenInvalidError("session has ended; log in again")
+    request.state.user_id = claims.user_id  # for the request's log line (api/middleware.py)
     return Caller(claims.user_id, claims.session_id)
 

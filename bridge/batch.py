@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from actions.context import Context, Outbox
 from actions.messaging import SendOutcome, send_messages
+from actions.metrics import count_error
 from bridge.ops import OPS, AckData
 from contract.commands import Command, CommandError, SendCommand, parse_command
 from contract.errors import InternalError, MqimError, error_event
@@ -78,6 +79,7 @@ class BatchHandler:
     def _answer(self, outbox: Outbox, user_id: str, req: str | None,
                 result: SendResult | AckData | MqimError) -> None:
         if isinstance(result, MqimError):
+            count_error("mqtt", result.number, result.code.value)
             outbox.add((self._ctx.topics.user(user_id), error_event(result, req)))
         elif req is not None:
             outbox.add((self._ctx.topics.user(user_id),

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from limits import RateLimitItem, parse_many
 
+from config.observability import LOG_FORMATS, parse_cors_origins
+
 PREFIX = "MQIM_"
 # Secrets that appear in examples and must never run a real deployment.
 _PLACEHOLDER_SECRETS = {"", "secret", "changeme", "change-me", "dev-secret", "jwt-secret"}
@@ -98,6 +100,14 @@ class Settings:
     # Shared secret that brokers present to the /api/internal/mqtt/... auth hooks; empty = off.
     mqtt_hook_secret: str = ""
     log_level: str = "info"
+    # "text" (one human line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
+    # Browser origins allowed to call the HTTP API ("https://a.example,https://b.example", or
+    # "*"); empty = CORS off, so browsers refuse cross-origin calls.
+    cors_origins: str = ""
+    # Where a process without the HTTP API (`mqim bridge`, `mqim broker run`) serves Prometheus
+    # /metrics, "host:port"; empty = not served (the API serves /metrics on its own port).
+    metrics: str = ""
     # Verification-code mail: empty SMTP URL = log the codes instead (development only).
     smtp_url: str = ""
     mail_from: str = ""
@@ -152,6 +162,20 @@ class Settings:
         """`rate_limit_storage` as the `limits` library's asyncio storage URI."""
         return parse_rate_limit_storage(self.rate_limit_storage)
 
+    def cors_origin_list(self) -> list[str]:
+        """The allowed CORS origins, `["*"]` for any; empty when CORS is off."""
+        try:
+            return parse_cors_origins(self.cors_origins)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def metrics_address(self) -> HostPort | None:
+        """Where to serve /metrics outside the HTTP API, or None."""
+        text = self.metrics.strip()
+        if text.lower() in ("", "off", "none", "false"):
+            return None
+        return parse_host_port(text, name=f"{PREFIX}METRICS")
+
     def check(self) -> None:
         """Refuse to run with unsafe or inconsistent settings."""
         if self.jwt_secret in _PLACEHOLDER_SECRETS or len(self.jwt_secret) < _MIN_SECRET_LENGTH:
@@ -189,6 +213,10 @@ class Settings:
             _ = parse_rate_limit(getattr(self, f"rate_limit_{name}"),
                                  name=f"{PREFIX}RATE_LIMIT_{name.upper()}")
         _ = parse_rate_limit_storage(self.rate_limit_storage)
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError("MQIM_LOG_FORMAT must be 'text' or 'json'")
+        _ = self.cors_origin_list()
+        _ = self.metrics_address()
 
 
 # The `rate_limit_<name>` settings.
@@ -199,6 +227,7 @@ _INT_FIELDS = {
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
+    "log_format", "cors_origins", "metrics",
     "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from", "rate_limit_storage",
     *(f"rate_limit_{name}" for name in RATE_LIMIT_NAMES),
 }

@@ -15,6 +15,7 @@ from typing import Any
 
 from broker.errors import BrokerError
 from config import ConfigError, Settings, load_settings, with_generated_secret
+from mqim.logformat import configure_logging
 
 logger = logging.getLogger("mqim")
 
@@ -25,7 +26,7 @@ Settings come from MQIM_* environment variables, or from a TOML file named by MQ
 (same keys in lower case without the prefix); flags override both. See docs/configuration.md."""
 
 _SETTING_FLAGS = ("http", "mqtt", "mqtt_ws", "broker_url", "database_url", "data_dir",
-                  "log_level")
+                  "log_level", "log_format", "metrics")
 
 
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +43,11 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
                             "[sqlite://DATA_DIR/mqim.db]")
     group.add_argument("--data-dir", metavar="DIR", help="data directory [mqim-data]")
     group.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning [info]")
+    group.add_argument("--log-format", choices=("text", "json"),
+                       help="one human line, or one JSON object, per record [text]")
+    group.add_argument("--metrics", metavar="HOST:PORT",
+                       help="serve Prometheus /metrics here (bridge workers, broker run); "
+                            "the HTTP API always serves it on its own port [off]")
 
 
 def installed_version() -> str:
@@ -104,16 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--dry-run", action="store_true",
                        help="only list the accounts that would be purged")
     return parser
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # amqtt logs every connection at INFO, and "transitions" every state change.
-    for noisy in ("amqtt", "transitions", "uvicorn.error", "tortoise", "mqtt"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def _until_stopped(main: Awaitable[Any]) -> Any:
@@ -186,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides = {key: getattr(args, key, None) for key in _SETTING_FLAGS}
         settings = load_settings(os.environ, overrides)
-        _configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         settings = with_generated_secret(settings)
         settings.check()
     except (ConfigError, OSError) as exc:

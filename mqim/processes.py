@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from api.app import create_app
 from bridge.runner import run_bridge
@@ -160,7 +161,32 @@ async def run_api(settings: Settings) -> None:
         await server.serve()
 
 
+@contextmanager
+def metrics_listener(settings: Settings) -> Iterator[None]:
+    """Prometheus /metrics on MQIM_METRICS for the processes without the HTTP API (which serves
+    it on its own port). prometheus_client's server runs in a thread of its own, so a scrape
+    is answered even while the event loop is busy with a batch."""
+    address = settings.metrics_address()
+    if address is None:
+        yield
+        return
+    ensure_free(address, "metrics", "--metrics or MQIM_METRICS")
+    server, thread = start_http_server(address.port, address.host)
+    logger.info("Prometheus metrics on http://%s/metrics", address)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 async def run_bridge_worker(settings: Settings, worker: str) -> None:
+    with metrics_listener(settings):
+        await _bridge_worker(settings, worker)
+
+
+async def _bridge_worker(settings: Settings, worker: str) -> None:
     async with open_database(settings), access_sync(
         settings, ModelDirectory(settings.jwt_secret, cache=False)
     ) as access:
@@ -173,7 +199,8 @@ async def run_embedded_broker(settings: Settings) -> None:
     """The embedded broker alone. Its membership checks read the database each time, because
     the API that changes memberships runs in another process."""
     ensure_free(settings.mqtt, "MQTT", "--mqtt or MQIM_MQTT")
-    async with open_database(settings), embedded_broker(
-        settings, ModelDirectory(settings.jwt_secret, cache=False)
-    ):
-        await asyncio.Event().wait()
+    with metrics_listener(settings):
+        async with open_database(settings), embedded_broker(
+            settings, ModelDirectory(settings.jwt_secret, cache=False)
+        ):
+            await asyncio.Event().wait()

@@ -1,18 +1,29 @@
-"""Admin routes: ban/unban users, the extra broker ACL rules, a user's effective ACL.
+"""Admin routes: ban/unban users, the extra broker ACL rules, a user's effective ACL, the
+server's figures (`GET /api/admin/stats`, also the source of the gauges on /metrics).
 
 Every route checks that the caller is an admin before it reads a body or a path parameter.
 """
 
 from __future__ import annotations
 
+import time
+
+from prometheus_client import REGISTRY
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from actions import admin
+from actions.stats import figures
 from api.auth import Caller, authenticate, state_of
 from api.envelope import ok
+from api.middleware import STARTED
 from api.schemas import RuleBody, parse_body
+from contract.stats import AdminStats
+
+# The embedded broker's gauge (broker/embedded/observe.py), present only in the process that
+# runs that broker: read through the registry, so the API imports nothing of the broker's.
+CONNECTED_GAUGE = "mqim_mqtt_connected_clients"
 
 
 async def require_admin(request: Request) -> Caller:
@@ -54,7 +65,19 @@ async def user_acl(request: Request) -> JSONResponse:
     return ok(await admin.user_acl(state_of(request).ctx.topics, request.path_params["user_id"]))
 
 
+async def stats_now() -> AdminStats:
+    connected = REGISTRY.get_sample_value(CONNECTED_GAUGE)
+    return await figures(None if connected is None else int(connected),
+                         int(time.monotonic() - STARTED))
+
+
+async def stats(request: Request) -> JSONResponse:
+    await require_admin(request)
+    return ok(await stats_now())
+
+
 routes = [
+    Route("/api/admin/stats", stats, methods=["GET"]),
     Route("/api/admin/users/{user_id:id}/ban", ban, methods=["POST"]),
     Route("/api/admin/users/{user_id:id}/ban", unban, methods=["DELETE"]),
     Route("/api/admin/users/{user_id:id}/acl", user_acl, methods=["GET"]),

@@ -41,7 +41,7 @@ from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
 
 from broker.acl import Directory
-from broker.embedded import session_states
+from broker.embedded import observe, session_states
 from broker.embedded.plugins import ConnectionRegistry, MqimAclPlugin, MqimAuthPlugin
 from broker.embedded.subscriptions import SubscriptionTable
 from broker.embedded.wire import (
@@ -68,8 +68,7 @@ logger = logging.getLogger(__name__)
 KICK_FLUSH_SECONDS = 1.0
 # Most queued broadcasts one `_run_broadcast` call delivers before amqtt's loop looks again.
 BROADCAST_DRAIN = 256
-# Disconnected persistent sessions (and their queues) are dropped after a day.
-SESSION_EXPIRY_SECONDS = 24 * 3600
+SESSION_EXPIRY_SECONDS = 24 * 3600  # disconnected persistent sessions (and queues) then go
 # A connection that has not sent its whole CONNECT within this is closed (amqtt waits forever).
 # MqimBroker(connect_timeout=...) overrides it, for tests.
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -167,8 +166,8 @@ class MqimBroker(Broker):
             raise
 
     async def _connect_code(self, session: Session) -> int:
-        # amqtt's auth plugins answer yes or no, which it sends as "not authorized"; ours tells
-        # a client id outside the user's namespace ("identifier rejected") from bad credentials.
+        # amqtt's auth plugins answer yes or no (sent as "not authorized"); ours tells a client
+        # id outside the user's namespace ("identifier rejected") from bad credentials.
         if self._auth is None:
             self._auth = next(p for p in self.plugins_manager.plugins
                               if isinstance(p, MqimAuthPlugin))
@@ -340,9 +339,8 @@ class MqimBroker(Broker):
 
 
 class BrokerPublisher:
-    """EventPublisher for processes that hold the embedded broker (`mqim serve`): events go
-    straight into the broker's broadcast queue (FIFO, ACL-checked on delivery) instead of over a
-    loopback MQTT connection, which saves a packet encode, send and parse per event."""
+    """EventPublisher for `mqim serve` with the embedded broker: events go straight into its
+    broadcast queue (FIFO, ACL-checked on delivery), saving a packet encode, send and parse."""
 
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
@@ -383,6 +381,7 @@ async def embedded_broker(
     """Run the embedded broker for the duration of the block."""
     session_states.install()
     connections = ConnectionRegistry()
+    observe.watch(connections)
     broker = MqimBroker(broker_config(settings, directory, connections), connections,
                         TopicScheme(settings.topic_prefix), connect_timeout=connect_timeout)
     try:

@@ -7,7 +7,6 @@ dataclass, which amqtt fills from the broker config by reference.
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +19,10 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from broker.acl import Access, Directory, check_topic_access
+from broker.embedded import observe
 from broker.link.publisher import encode_event
 from contract.errors import ForbiddenError, error_event
 from contract.topics import TopicScheme
-
-logger = logging.getLogger(__name__)
 
 _ACTIONS = {
     Action.PUBLISH: Access.PUBLISH,
@@ -45,6 +43,13 @@ class ConnectionRegistry:
 
     def discard(self, client_id: str) -> None:
         self._clients.pop(client_id, None)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def user_of(self, client_id: str) -> str | None:
+        entry = self._clients.get(client_id)
+        return entry[0] if entry else None
 
     def of_session(self, session_id: str) -> list[str]:
         return [c for c, (_, sid) in self._clients.items() if sid == session_id]
@@ -85,36 +90,45 @@ class MqimAuthPlugin(BaseAuthPlugin):
         namespace, so that a developer sees what to fix; 5 "not authorized" for anything else.
 
         MqimBroker asks this directly: amqtt's `authenticate` answers only yes or no, and amqtt
-        refuses every "no" with 5.
+        refuses every "no" with 5. A refusal is logged once, with its reason.
         """
+        code, reason = await self._decide(session)
+        if code != CONNECTION_ACCEPTED:
+            peer = f"{session.remote_address}:{session.remote_port}"
+            observe.refused(session.username, session.client_id, peer, reason)
+        return code
+
+    async def _decide(self, session: Session) -> tuple[int, str]:
         config: PluginConfig = self.config
         username, password = session.username or "", session.password or ""
         if not username or not password:
-            return NOT_AUTHORIZED
+            return NOT_AUTHORIZED, "no credentials"
         expected = config.service_credentials.get(username)
         if expected is not None:
             matches = hmac.compare_digest(expected.encode(), password.encode())
-            return CONNECTION_ACCEPTED if matches else NOT_AUTHORIZED
+            return (CONNECTION_ACCEPTED, "") if matches else (NOT_AUTHORIZED, "bad credentials")
         if not owns_client_id(username, session.client_id or ""):
             # Otherwise a user could take over (disconnect) another user's or the bridge's
             # connection by reusing its client id.
-            logger.info("refused %r: client id %r is not theirs", username, session.client_id)
-            return IDENTIFIER_REJECTED
+            return IDENTIFIER_REJECTED, "client id is not theirs"
         directory: Directory = config.directory
         if not await directory.check_credentials(username, password):
-            logger.info("refused MQTT login of %r from %s", username, session.remote_address)
-            return NOT_AUTHORIZED
+            return NOT_AUTHORIZED, "bad credentials"
         if session.will_flag:
             allowed = await check_topic_access(
                 username=username, topic=session.will_topic or "", access=Access.PUBLISH,
                 scheme=config.scheme, directory=directory, service_users=(),
             )
             if not allowed or session.will_retain:
-                logger.info("refused %r: will on %r is not allowed", username, session.will_topic)
-                return NOT_AUTHORIZED
+                return NOT_AUTHORIZED, "will not allowed"
         registry: ConnectionRegistry = config.connections
         registry.add(session.client_id or "", username, _session_of(password))
-        return CONNECTION_ACCEPTED
+        return CONNECTION_ACCEPTED, ""
+
+    async def on_broker_client_connected(self, *, client_id: str, client_session: Session,
+                                         **_: object) -> None:
+        peer = f"{client_session.remote_address}:{client_session.remote_port}"
+        observe.connected(client_session.username, client_id, peer)
 
     async def on_broker_client_disconnected(self, *, client_id: str, **_: object) -> None:
         registry: ConnectionRegistry = self.config.connections
@@ -154,10 +168,12 @@ class MqimAclPlugin(BaseTopicPlugin):
         )
         if not allowed and action == Action.PUBLISH:
             await self._report_denied_publish(session.username, topic, config.scheme)
+        elif not allowed and action == Action.SUBSCRIBE:
+            observe.denied(session.username, "subscribe", topic)
         return allowed
 
     async def _report_denied_publish(self, username: str, topic: str, scheme: TopicScheme) -> None:
-        logger.info("refused publish of %r on %r", username, topic)
+        observe.denied(username, "publish", topic)
         event = error_event(ForbiddenError(
             f"you may not publish on {topic}; publish commands on {scheme.uplink(username)}"),
             None)

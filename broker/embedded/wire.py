@@ -51,6 +51,8 @@ from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.session import Session
 
+from broker.embedded import observe
+
 logger = logging.getLogger(__name__)
 
 # Largest packet accepted, fixed header included: the same bound as mosquitto.conf's
@@ -287,17 +289,21 @@ class MqimProtocolHandler(BrokerProtocolHandler):
         idle = session.keep_alive * KEEP_ALIVE_GRACE if session.keep_alive > 0 else None
         running: set[asyncio.Task[None]] = set()
         ready.set()
+        # Why the connection ends, for its one log line (broker/embedded/observe.py).
+        reason, level = "closed by the server", logging.INFO
         try:
             while True:
                 async with asyncio.timeout(idle):
                     framed = await read_packet(reader)
                 if framed is None:
+                    reason = "closed without DISCONNECT"
                     break
                 packet = await parse_client_packet(*framed)
                 await self.plugins_manager.fire_event(
                     MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
                 if isinstance(packet, DisconnectPacket):
                     # Handled here, not in a task that the end of this loop would cancel.
+                    reason = "DISCONNECT"
                     await self.handle_disconnect(packet)
                     break
                 task = asyncio.create_task(self._handle_packet(packet))
@@ -308,16 +314,20 @@ class MqimProtocolHandler(BrokerProtocolHandler):
         except asyncio.CancelledError:
             logger.debug("%s: reader loop cancelled", session.client_id)
         except TimeoutError:
-            logger.info("%s: nothing received for %.0f s (1.5 x its keep-alive): closing",
-                        session.client_id, idle)
+            reason = f"nothing received for {idle:.0f} s (1.5 x its keep-alive)"
             abort(self.writer)
         except ProtocolViolationError as exc:
-            logger.warning("%s: %s: closing the connection", session.client_id, exc)
+            reason, level = f"protocol violation: {exc}", logging.WARNING
+            abort(self.writer)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            reason = f"connection lost: {exc!r}"  # a client's network, not our bug
             abort(self.writer)
         except Exception:
             logger.warning("%s: error reading its packets: closing the connection",
                            session.client_id, exc_info=True)
+            reason, level = "read error", logging.WARNING
             abort(self.writer)
+        observe.disconnected(session.username, session.client_id, reason, level=level)
         if running:
             await asyncio.sleep(0)  # packets already read get their turn, as on a live connection
             for pending in list(running):

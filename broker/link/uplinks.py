@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import Gauge
+
 logger = logging.getLogger(__name__)
 
 # Uplinks waiting for the bridge, past which new ones are dropped (and logged): a bound like
@@ -33,6 +35,12 @@ MAX_QUEUED_BYTES = 64 * 1024 * 1024
 # beside a client flushing hundreds of queued sends after a reconnect.
 MAX_QUEUED_PER_SENDER = 2_000
 MAX_QUEUED_BYTES_PER_SENDER = 4 * 1024 * 1024
+
+# Read at scrape time from the process's queue (the newest, in tests that build several).
+QUEUE_DEPTH = Gauge("mqim_uplink_queue_depth",
+                    "Uplinks the embedded broker has queued for the in-process bridge")
+QUEUE_DROPPED = Gauge("mqim_uplink_queue_dropped",
+                      "Uplinks dropped because that queue was full (clients retry them)")
 
 
 class Received(Protocol):
@@ -88,6 +96,8 @@ class UplinkQueue:
         self._senders: dict[str, list[int]] = {}
         self.queued_bytes = 0  # payload bytes in the queue
         self.dropped = 0
+        QUEUE_DEPTH.set_function(lambda: len(self._queue))
+        QUEUE_DROPPED.set_function(lambda: self.dropped)
 
     def put(self, topic: str, payload: bytes) -> None:
         share = self._senders.get(topic) or [0, 0]
