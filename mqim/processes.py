@@ -15,7 +15,8 @@ from prometheus_client import start_http_server
 from api.app import create_app
 from bridge.runner import run_bridge
 from broker.acl import AccessSync, ExtraRule
-from broker.embedded.broker import MqimBroker, embedded_broker
+from broker.embedded.broker import MqimBroker
+from broker.embedded.launch import embedded_broker
 from broker.link.client import service_client
 from broker.mosquitto.control import ControlError, MosquittoControl
 from config import Settings

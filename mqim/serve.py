@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from api.app import create_app
 from bridge.runner import run_bridge
 from broker.acl import AccessSync
-from broker.embedded.broker import BrokerPublisher, embedded_broker
+from broker.embedded.launch import BrokerPublisher, embedded_broker
 from broker.link.publisher import EventPublisher
 from broker.link.uplinks import UplinkSource
 from config import Settings

@@ -24,15 +24,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from amqtt.adapters import ReaderAdapter, StreamReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action, ListenerConfig
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
-from amqtt.errors import BrokerError as AmqttBrokerError
 from amqtt.mqtt.connack import CONNECTION_ACCEPTED, ConnackPacket
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.packet import CONNECT
@@ -40,8 +37,6 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
 
-from broker.acl import Directory
-from broker.embedded import observe, session_states
 from broker.embedded.plugins import ConnectionRegistry, MqimAclPlugin, MqimAuthPlugin
 from broker.embedded.subscriptions import SubscriptionTable
 from broker.embedded.wire import (
@@ -55,11 +50,7 @@ from broker.embedded.wire import (
     connect_protocol,
     read_packet,
 )
-from broker.errors import BrokerError, PortInUseError
-from broker.link.client import service_endpoint
-from broker.link.publisher import Event, encode_event
 from broker.link.uplinks import UplinkQueue
-from config import Settings
 from contract.topics import TopicScheme
 
 logger = logging.getLogger(__name__)
@@ -180,6 +171,7 @@ class MqimBroker(Broker):
         session = incoming
         if incoming.clean_session:
             if incoming.client_id:
+                await self._close_taken_over(incoming.client_id)
                 await self._delete_session(incoming.client_id)
             else:
                 incoming.client_id = gen_client_id()
@@ -194,12 +186,22 @@ class MqimBroker(Broker):
             session.parent = 1
             self._authenticated_early.pop(id(incoming), None)
             self._authenticated_early[id(session)] = session
+            self._connections.rebind(incoming.client_id, session)
         else:
             incoming.parent = 0
         delay = self.config.get("timeout-disconnect-delay", 0)
         if session.keep_alive > 0 and isinstance(delay, int):
             session.keep_alive += delay
         return handler, session
+
+    async def _close_taken_over(self, client_id: str) -> None:
+        """MQTT-3.1.4-2: a CONNECT with the client id of a connected client disconnects that
+        client. amqtt 0.12.1 does so only for a persistent session; on a clean one it deletes
+        the old session's subscriptions and leaves its connection open, still PUBACKed and
+        PINGed but deaf, so that client never learns that it should reconnect."""
+        _, handler = self._sessions.get(client_id, (None, None))
+        if handler is not None and handler.writer is not None:
+            await handler.writer.close()
 
     def uplink_queue(self) -> UplinkQueue:
         """From now on, uplinks the broker accepts go to this queue for the in-process bridge
@@ -336,64 +338,3 @@ class MqimBroker(Broker):
             ended.set_result(None)
             await self._handle_disconnect(client_session, handler, ended)
         return bool(keep)
-
-
-class BrokerPublisher:
-    """EventPublisher for `mqim serve` with the embedded broker: events go straight into its
-    broadcast queue (FIFO, ACL-checked on delivery), saving a packet encode, send and parse."""
-
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-
-    async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
-        for topic, event in events:
-            await self._broker.internal_message_broadcast(topic, encode_event(event), qos)
-
-
-def broker_config(
-    settings: Settings, directory: Directory, connections: ConnectionRegistry
-) -> dict[str, Any]:
-    endpoint = service_endpoint(settings)
-    plugin_config = {
-        "directory": directory,
-        "scheme": TopicScheme(settings.topic_prefix),
-        "service_credentials": {endpoint.username: endpoint.password},
-        "connections": connections,
-    }
-    listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": str(settings.mqtt)}}
-    if settings.mqtt_ws is not None:
-        listeners["ws"] = {"type": "ws", "bind": str(settings.mqtt_ws)}
-    return {
-        "listeners": listeners,
-        "session_expiry_interval": SESSION_EXPIRY_SECONDS,
-        "plugins": {
-            "broker.embedded.plugins.MqimAuthPlugin": plugin_config,
-            "broker.embedded.plugins.MqimAclPlugin": plugin_config,
-        },
-    }
-
-
-@asynccontextmanager
-async def embedded_broker(
-    settings: Settings, directory: Directory, *,
-    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-) -> AsyncIterator[MqimBroker]:
-    """Run the embedded broker for the duration of the block."""
-    session_states.install()
-    connections = ConnectionRegistry()
-    observe.watch(connections)
-    broker = MqimBroker(broker_config(settings, directory, connections), connections,
-                        TopicScheme(settings.topic_prefix), connect_timeout=connect_timeout)
-    try:
-        await broker.start()
-    except (AmqttBrokerError, OSError) as exc:
-        cause = exc.__cause__ or exc
-        if isinstance(cause, OSError) and cause.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
-            raise PortInUseError("MQTT", str(settings.mqtt), "--mqtt or MQIM_MQTT") from exc
-        raise BrokerError(f"embedded broker failed to start: {exc}") from exc
-    ws = f", WebSocket on ws://{settings.mqtt_ws}" if settings.mqtt_ws else ""
-    logger.info("embedded MQTT broker listening on mqtt://%s%s", settings.mqtt, ws)
-    try:
-        yield broker
-    finally:
-        await broker.shutdown()

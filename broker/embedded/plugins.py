@@ -36,13 +36,23 @@ class ConnectionRegistry:
     session or banning a user can close exactly those connections."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, tuple[str, str | None]] = {}
+        # client id -> (user, login session, the amqtt Session of that connection)
+        self._clients: dict[str, tuple[str, str | None, object]] = {}
 
-    def add(self, client_id: str, username: str, session_id: str | None) -> None:
-        self._clients[client_id] = (username, session_id)
+    def add(self, client_id: str, username: str, session_id: str | None, owner: object) -> None:
+        self._clients[client_id] = (username, session_id, owner)
 
-    def discard(self, client_id: str) -> None:
-        self._clients.pop(client_id, None)
+    def rebind(self, client_id: str, owner: object) -> None:
+        """The connection resumed a persistent session: amqtt serves it with that object."""
+        if (entry := self._clients.get(client_id)) is not None:
+            self._clients[client_id] = (entry[0], entry[1], owner)
+
+    def discard(self, client_id: str, owner: object) -> None:
+        """Forget a connection that ended, unless a newer one took its client id over (the
+        old one's disconnect comes after the new one's CONNECT)."""
+        entry = self._clients.get(client_id)
+        if entry is not None and entry[2] is owner:
+            del self._clients[client_id]
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -52,10 +62,10 @@ class ConnectionRegistry:
         return entry[0] if entry else None
 
     def of_session(self, session_id: str) -> list[str]:
-        return [c for c, (_, sid) in self._clients.items() if sid == session_id]
+        return [c for c, (_, sid, _) in self._clients.items() if sid == session_id]
 
     def of_user(self, username: str) -> list[str]:
-        return [c for c, (user, _) in self._clients.items() if user == username]
+        return [c for c, (user, _, _) in self._clients.items() if user == username]
 
 
 @dataclass
@@ -122,7 +132,7 @@ class MqimAuthPlugin(BaseAuthPlugin):
             if not allowed or session.will_retain:
                 return NOT_AUTHORIZED, "will not allowed"
         registry: ConnectionRegistry = config.connections
-        registry.add(session.client_id or "", username, _session_of(password))
+        registry.add(session.client_id or "", username, _session_of(password), session)
         return CONNECTION_ACCEPTED, ""
 
     async def on_broker_client_connected(self, *, client_id: str, client_session: Session,
@@ -130,9 +140,10 @@ class MqimAuthPlugin(BaseAuthPlugin):
         peer = f"{client_session.remote_address}:{client_session.remote_port}"
         observe.connected(client_session.username, client_id, peer)
 
-    async def on_broker_client_disconnected(self, *, client_id: str, **_: object) -> None:
+    async def on_broker_client_disconnected(self, *, client_id: str, client_session: Session,
+                                            **_: object) -> None:
         registry: ConnectionRegistry = self.config.connections
-        registry.discard(client_id)
+        registry.discard(client_id, client_session)
 
 
 def _session_of(token: str) -> str | None:

@@ -11,6 +11,7 @@ in both modes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -179,3 +180,37 @@ async def test_banning_kicks_every_device(server: Stack, http: httpx.AsyncClient
         assert banned.status_code == 200, banned.text
 
     await watch_kick(server, http, device, None, ban, "banned")
+
+
+async def _closed(client: aiomqtt.Client) -> None:
+    """Wait until the broker closes the client's connection (its message stream then fails)."""
+    with pytest.raises(aiomqtt.MqttError):  # noqa: PT012  # the stream ends with the error
+        async with asyncio.timeout(5):
+            async for _ in client.messages:
+                pass
+
+
+async def test_a_second_connection_with_the_same_client_id_closes_the_first(
+    server: Stack, http: httpx.AsyncClient
+) -> None:
+    """MQTT-3.1.4-2. amqtt 0.12.1 left the first connection open but deaf on a clean session
+    (no deliveries, yet PUBACKs and PINGRESPs), so a client never learnt to reconnect; and the
+    first's late disconnect forgot the second, which then outlived its session's logout."""
+    alice = await register(http)
+    personal = f"{server.settings.topic_prefix}/u/{alice.user_id}"
+    first = aiomqtt.Client(server.settings.mqtt.host, server.settings.mqtt.port,
+                           username=alice.mqtt["username"], password=alice.mqtt["password"],
+                           identifier=alice.mqtt["client_id"])
+    await first.__aenter__()
+    try:
+        await first.subscribe(personal, qos=1)
+        async with mqtt_session(server.settings, alice) as second:
+            await second.subscribe(personal, qos=1)
+            await _closed(first)
+            seen: list[tuple[str, dict[str, Any]]] = []
+            await barrier(second, server.settings, alice, seen)  # the new one is served
+            assert (await http.post("/api/auth/logout", headers=alice.auth)).is_success
+            await _closed(second)
+    finally:
+        with contextlib.suppress(aiomqtt.MqttError):
+            await first.__aexit__(None, None, None)

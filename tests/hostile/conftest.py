@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from broker.embedded.broker import MqimBroker, embedded_broker
+from broker.embedded.broker import MqimBroker
+from broker.embedded.launch import embedded_broker
 from config import Settings
 from tests.helpers import make_settings
 from tests.hostile.mqtt_raw import SHORT_CONNECT_TIMEOUT, TokenDirectory
