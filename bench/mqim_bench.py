@@ -20,309 +20,41 @@ import json
 import logging
 import random
 import resource
-import secrets
-import socket
-import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import aiomqtt
-import asyncpg
 import httpx
-import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.stacks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_common, sdk_scenario
 
-from broker.link.client import derive_service_password  # after the path fix above
-from tests.helpers import Account, register
+from bench_common import (  # after the path fix above
+    ChatSender,
+    Figures,
+    ProcessMeter,
+    Progress,
+    accounts,
+    bracketed,
+    group_of,
+    percentile,
+    raw_passthrough,
+    receive,
+    run_paced,
+    seed_history,
+    user_client,
+)
+from sdk_scenario import scenario_sdk, sdk_table
+
+from tests.helpers import Account
 from tests.stacks import Stack, running_stack
 
-PAYLOAD_PAD = 120  # bytes of body padding: ~200-byte uplinks, as in the research figures
-IN_FLIGHT = 100  # unconfirmed sends per client (PUBACK for raw, the ack event for mqim)
-
-
-# --- measurement helpers -----------------------------------------------------------------
-
-
-@dataclass
-class Figures:
-    scenario: str
-    mode: str
-    messages: int = 0
-    seconds: float = 0.0
-    persisted_per_s: float = 0.0
-    delivered_per_s: float = 0.0
-    raw_per_s: float = 0.0
-    ratio: float = 0.0
-    p50_ms: float = 0.0
-    p95_ms: float = 0.0
-    p99_ms: float = 0.0
-    server_cpu_s: float = 0.0
-    broker_cpu_s: float = 0.0
-    server_rss_mb: float = 0.0
-    broker_rss_mb: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-class Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.done, self._last = label, total, 0, 0.0
-
-    def add(self, n: int = 1) -> None:
-        self.done += n
-        if not self.total:
-            return
-        now = time.monotonic()
-        if now - self._last > 0.2 or self.done >= self.total:
-            self._last = now
-            filled = int(30 * self.done / max(self.total, 1))
-            sys.stderr.write(f"\r  {self.label:<28} [{'#' * filled}{'.' * (30 - filled)}] "
-                             f"{self.done}/{self.total}")
-            if self.done >= self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-class ProcessMeter:
-    """CPU seconds used and RSS of the server processes (mqim, and Mosquitto if any)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.server = psutil.Process(stack.process.pid)
-        conf = str(stack.log_path.parent / "mosquitto.conf")
-        self.broker = next((p for p in psutil.process_iter(["cmdline"])
-                            if conf in " ".join(p.info["cmdline"] or [])), None)
-        self._start = self._cpu()
-
-    def _cpu(self) -> tuple[float, float]:
-        def used(p: psutil.Process | None) -> float:
-            if p is None:
-                return 0.0
-            t = p.cpu_times()
-            return float(t.user + t.system)
-        return used(self.server), used(self.broker)
-
-    def stop(self, figures: Figures) -> None:
-        server, broker = self._cpu()
-        figures.server_cpu_s = server - self._start[0]
-        figures.broker_cpu_s = broker - self._start[1]
-        figures.server_rss_mb = self.server.memory_info().rss / 2**20
-        if self.broker is not None:
-            figures.broker_rss_mb = self.broker.memory_info().rss / 2**20
-
-
-# Every bench client, raw or chat, turns Nagle off, as mqim's own connections and Mosquitto
-# (set_tcp_nodelay) do: otherwise a small publish can wait for a delayed ACK (up to 40 ms).
-NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-def user_client(stack: Stack, account: Account, **kwargs: Any) -> aiomqtt.Client:
-    s = stack.settings
-    return aiomqtt.Client(s.mqtt.host, s.mqtt.port, username=account.user_id,
-                          password=account.token, identifier=account.mqtt["client_id"],
-                          max_inflight_messages=IN_FLIGHT, socket_options=NODELAY, **kwargs)
-
-
-def service_client(stack: Stack, name: str) -> aiomqtt.Client:
-    s = stack.settings
-    return aiomqtt.Client(s.mqtt.host, s.mqtt.port, username=s.bridge_username,
-                          password=derive_service_password(s.jwt_secret, s.bridge_username),
-                          identifier=f"{s.bridge_username}:bench-{name}-{secrets.token_hex(3)}",
-                          max_inflight_messages=IN_FLIGHT, socket_options=NODELAY)
-
-
-async def run_paced(sends: Sequence[Callable[[], Awaitable[None]]], rate: float,
-                    progress: Progress) -> None:
-    """Start each send at `rate` per second (0: as fast as the window allows), with at most
-    IN_FLIGHT unconfirmed; a send's awaitable completes when it is confirmed."""
-    window = asyncio.Semaphore(IN_FLIGHT)
-    start = time.monotonic()
-
-    async def one(send: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await send()
-        finally:
-            window.release()
-            progress.add()
-
-    tasks = []
-    for i, send in enumerate(sends):
-        if rate > 0:
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await window.acquire()
-        tasks.append(asyncio.ensure_future(one(send)))
-    await asyncio.gather(*tasks)
-
-
-async def publish(client: aiomqtt.Client, topic: str, make: Callable[[], bytes]) -> None:
-    """A raw QoS 1 publish, confirmed by the broker's PUBACK. The payload is made at publish
-    time, so its timestamp measures from the publish."""
-    await client.publish(topic, make(), qos=1)
-
-
-class ChatSender:
-    """A chat client's sending side, built as docs/mqtt.md tells clients to: it is subscribed to
-    its thread (it must be, to hear the other side) and its own topic, and a send is confirmed
-    when its message comes back on the thread with the sender's `client_msg_id` (`echo`), or
-    by the `ack` event its `req` asks for (`req`: one more publish per message for the bridge).
-    The broker's PUBACK only means the broker has it. So senders are held to IN_FLIGHT
-    unconfirmed sends, as the raw publishers are held to IN_FLIGHT unacked PUBLISHes."""
-
-    def __init__(self, client: aiomqtt.Client, account: Account, thread_id: str, prefix: str,
-                 acks: str) -> None:
-        self.client, self.user_id, self.thread_id, self.prefix = (
-            client, account.user_id, thread_id, prefix)
-        self.by_req = acks == "req"
-        self._pending: dict[str, asyncio.Future[None]] = {}
-
-    async def subscribe(self) -> None:
-        await self.client.subscribe(f"{self.prefix}/u/{self.user_id}", qos=1)
-        if not self.by_req:
-            await self.client.subscribe(f"{self.prefix}/t/{self.thread_id}", qos=1)
-
-    async def send(self, i: int) -> None:
-        key = f"b{i}-{secrets.token_hex(4)}"
-        done = self._pending[key] = asyncio.get_running_loop().create_future()
-        await self.client.publish(f"{self.prefix}/up/{self.user_id}", send_payload(
-            key, self.thread_id, i, req=key if self.by_req else None), qos=1)
-        await done
-
-    async def listen(self) -> None:
-        """Resolve confirmations until cancelled; an `error` event fails the run (a bench must
-        not count refused sends)."""
-        async for message in self.client.messages:
-            event = json.loads(bytes(message.payload))
-            kind = event.get("type")
-            if kind == "error":
-                raise RuntimeError(f"send refused: {event}")
-            if self.by_req and kind == "ack":
-                key = event["req"]
-            elif not self.by_req and kind == "message" and event["sender_id"] == self.user_id:
-                key = event["client_msg_id"]
-            else:
-                continue
-            future = self._pending.pop(key, None)
-            if future is not None:
-                future.set_result(None)
-
-
-def stamp_body(i: int) -> str:
-    return f"{time.perf_counter_ns()}:{i}:" + "x" * PAYLOAD_PAD
-
-
-def raw_payload(i: int) -> bytes:
-    return stamp_body(i).encode()
-
-
-def send_payload(client_msg_id: str, thread_id: str, i: int, *, req: str | None) -> bytes:
-    command = {"op": "send", "thread_id": thread_id, "client_msg_id": client_msg_id,
-               "body": stamp_body(i)}
-    if req is not None:
-        command["req"] = req
-    return json.dumps(command).encode()
-
-
-async def receive(client: aiomqtt.Client, expected: int, progress: Progress | None,
-                  latencies: list[float] | None, kind: str | None = "message") -> None:
-    """Count messages (thread events of `kind`, or any payload when kind is None) until
-    `expected`, recording latency from the timestamp at the start of the body."""
-    got = 0
-    async for message in client.messages:
-        payload = bytes(message.payload)
-        if kind is not None:
-            event = json.loads(payload)
-            if event.get("type") != kind:
-                continue
-            body = str(event.get("body", ""))
-        else:
-            body = payload.decode()
-        if latencies is not None:
-            latencies.append((time.perf_counter_ns() - int(body.split(":", 1)[0])) / 1e6)
-        got += 1
-        if progress is not None:
-            progress.add()
-        if got >= expected:
-            return
-
-
-# --- the raw broker baseline ---------------------------------------------------------------
-
-
-async def raw_passthrough(stack: Stack, pairs: int, per_pair: int, fanout: int = 1) -> float:
-    """Deliveries/s through the broker alone: `pairs` publishers, each to its own topic with
-    `fanout` subscribers, as the service account (no bridge, no database)."""
-    progress = Progress(f"raw broker x{pairs}x{fanout}", pairs * per_pair * fanout)
-    async with asyncio.TaskGroup() as group:
-        subs = [service_client(stack, f"rs{i}") for i in range(pairs * fanout)]
-        pubs = [service_client(stack, f"rp{i}") for i in range(pairs)]
-        for c in (*subs, *pubs):
-            await c.__aenter__()
-        try:
-            for i, sub in enumerate(subs):
-                await sub.subscribe(f"bench/raw/{i // fanout}", qos=1)
-            start = time.monotonic()
-            receivers = [group.create_task(receive(s, per_pair, progress, None, kind=None))
-                         for s in subs]
-            for p, pub in enumerate(pubs):
-                sends = [partial(publish, pub, f"bench/raw/{p}", partial(raw_payload, i))
-                         for i in range(per_pair)]
-                group.create_task(run_paced(sends, 0, Progress("", 0)))
-            await asyncio.gather(*receivers)
-            return pairs * per_pair * fanout / (time.monotonic() - start)
-        finally:
-            for c in (*subs, *pubs):
-                await c.__aexit__(None, None, None)
-
-
-async def bracketed(raw: Callable[[], Awaitable[float]], figures: Figures,
-                    measured: Awaitable[None]) -> None:
-    """Run the raw baseline right before and right after the measured pipeline and keep their
-    mean: on a shared 2-core machine one raw run alone drifts by 20% or more between runs."""
-    before = await raw()
-    await measured
-    after = await raw()
-    figures.raw_per_s = (before + after) / 2
-    figures.extra["raw_before_per_s"], figures.extra["raw_after_per_s"] = before, after
-
-
 # --- scenarios -------------------------------------------------------------------------------
-
-
-async def accounts(http: httpx.AsyncClient, n: int) -> list[Account]:
-    progress = Progress("registering users", n)
-    window = asyncio.Semaphore(20)
-
-    async def one() -> Account:
-        async with window:
-            account = await register(http)
-            progress.add()
-            return account
-
-    return list(await asyncio.gather(*(one() for _ in range(n))))
-
-
-async def group_of(http: httpx.AsyncClient, owner: Account, members: Sequence[Account]) -> str:
-    ids = [m.user_id for m in members]
-    response = await http.post("/api/threads", headers=owner.auth,
-                               json={"type": "group", "name": "bench", "user_ids": ids[:4999]})
-    thread_id: str = response.json()["data"]["thread_id"]
-    return thread_id
 
 
 async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[str],
@@ -426,49 +158,6 @@ async def scenario_fanout(stack: Stack, http: httpx.AsyncClient, args: argparse.
     return figures
 
 
-async def seed_history(stack: Stack, thread_id: str, sender: str, count: int) -> None:
-    """Append `count` messages to a thread straight into the database (fast), as if sent."""
-    progress = Progress(f"seeding {count:,} messages", count)
-    url = stack.settings.db_url
-    now = time.time()
-    chunk = 50_000
-    if url.startswith("sqlite://"):
-        db = sqlite3.connect(url.removeprefix("sqlite://").split("?", 1)[0], timeout=60)
-        (last,) = db.execute("SELECT last_seq FROM thread WHERE id=?", (thread_id,)).fetchone()
-        for start in range(0, count, chunk):
-            rows = [(f"m{secrets.token_hex(10)}", thread_id, last + i + 1, "message", sender,
-                     None, "text", f"history {i}", None, "[]", "[]", None, now)
-                    for i in range(start, min(start + chunk, count))]
-            db.executemany("INSERT INTO message (id, thread_id, seq, kind, sender_id, "
-                           "client_msg_id, type, body, reply_to, mentions, attachments, data, "
-                           "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,datetime(?, "
-                           "'unixepoch'))", rows)
-            db.commit()
-            progress.add(len(rows))
-        db.execute("UPDATE thread SET last_seq=? WHERE id=?", (last + count, thread_id))
-        db.commit()
-        db.close()
-        return
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-    try:
-        last = await conn.fetchval("SELECT last_seq FROM thread WHERE id=$1", thread_id)
-        from datetime import UTC, datetime
-
-        created = datetime.now(UTC)
-        for start in range(0, count, chunk):
-            records = [(f"m{secrets.token_hex(10)}", thread_id, last + i + 1, "message", sender,
-                        "text", f"history {i}", "[]", "[]", created)
-                       for i in range(start, min(start + chunk, count))]
-            await conn.copy_records_to_table(
-                "message", records=records, columns=["id", "thread_id", "seq", "kind",
-                                                     "sender_id", "type", "body", "mentions",
-                                                     "attachments", "created_at"])
-            progress.add(len(records))
-        await conn.execute("UPDATE thread SET last_seq=$1 WHERE id=$2", last + count, thread_id)
-    finally:
-        await conn.close()
-
-
 async def scenario_history(stack: Stack, http: httpx.AsyncClient, args: argparse.Namespace
                            ) -> list[Figures]:
     out = []
@@ -526,7 +215,7 @@ async def scenario_storm(stack: Stack, http: httpx.AsyncClient, args: argparse.N
 
 SCENARIOS: dict[str, Callable[..., Awaitable[Figures | list[Figures]]]] = {
     "direct": scenario_direct, "groups": scenario_groups, "fanout": scenario_fanout,
-    "history": scenario_history, "storm": scenario_storm,
+    "history": scenario_history, "storm": scenario_storm, "sdk": scenario_sdk,
 }
 
 
@@ -628,6 +317,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-large", type=int, default=1_000_000)
     parser.add_argument("--history-reads", type=int, default=500)
     parser.add_argument("--storm", type=int, default=2000, help="clients in the storm")
+    parser.add_argument("--sdk-messages", type=int, default=2000,
+                        help="messages in the SDK scenario (and in each raw run beside it) [2000]")
     parser.add_argument("--quick", action="store_true", help="small numbers (the CI test)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", type=Path, help="keep the stacks' data and logs here")
@@ -635,7 +326,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.messages, args.groups, args.fanout, args.fanout_messages = 1200, 4, 40, 10
         args.history_small, args.history_large, args.history_reads = 2_000, 20_000, 60
-        args.storm, args.rate_check = 100, 200
+        args.storm, args.rate_check, args.sdk_messages = 100, 200, 200
     scenarios = args.scenario or ["all"]
     args.scenarios = list(SCENARIOS) if "all" in scenarios else scenarios
     return args
@@ -651,6 +342,8 @@ async def main(argv: Sequence[str] | None = None) -> list[Figures]:
     for mode in modes:
         results += await run_mode(mode, args)
     print("\n" + table(results))  # noqa: T201
+    if sdk_rows := sdk_table(results):
+        print("\n" + sdk_rows)  # noqa: T201
     print("\n| target | this run | |\n|---|---|---|")  # noqa: T201
     for name, value, ok in verdicts(results):
         print(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |")  # noqa: T201

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +30,9 @@ async def test_bench_quick_run_reports_every_figure(
     bench = importlib.util.module_from_spec(spec)
     sys.modules["mqim_bench"] = bench
     spec.loader.exec_module(bench)
+    sdk = ["--scenario", "sdk"] if mode == "embedded" else []  # the SDK speaks to both alike
     results = await bench.main(["--quick", "--mode", mode, "--scenario", "direct",
-                                "--scenario", "history", "--scenario", "fanout"])
+                                "--scenario", "history", "--scenario", "fanout", *sdk])
     scenarios = [r.scenario for r in results]
     assert any(s.startswith("1:1 chats, max") for s in scenarios), scenarios
     assert any(s.startswith("one group of") for s in scenarios), scenarios
@@ -43,3 +47,44 @@ async def test_bench_quick_run_reports_every_figure(
     out = capsys.readouterr().out
     assert "| target | this run |" in out
     assert f"{mode}: fan-out >= 70% of raw" in out
+    if sdk:
+        assert_sdk_figures(results, out)
+
+
+def assert_sdk_figures(results: list[Any], out: str) -> None:
+    """The SDK scenario: a raw-protocol row (two bracketing runs) and an SDK row, every figure
+    there, and the side-by-side table printed."""
+    rows = {r.scenario: r for r in results if r.scenario.startswith("group of 2, ")}
+    raw, sdk = rows["group of 2, raw protocol"], rows["group of 2, mqim_client SDK"]
+    assert (raw.messages, sdk.messages) == (400, 200)
+    for r in (raw, sdk):
+        assert r.persisted_per_s > 0
+        for figure in (r.p50_ms, r.p99_ms, r.extra["confirm_p50_ms"], r.extra["confirm_p99_ms"]):
+            assert 0 < figure < 60_000, r
+        assert r.p50_ms <= r.p99_ms
+    assert 0 < sdk.ratio < 10
+    assert all(sdk.extra[k] > 0 for k in ("confirm_p50_vs_raw", "receive_p99_vs_raw"))
+    assert "| mode | client | msgs | msgs/s | confirm p50 ms |" in out
+    assert "| embedded | mqim_client SDK | 200 |" in out
+
+
+def test_the_sdk_scenario_fails_on_a_missing_or_repeated_message() -> None:
+    """The receiver's tally is what makes "exactly once" a check: a gap or a copy must fail."""
+    sys.path.insert(0, str(BENCH.parent))
+    from sdk_scenario import Tally  # bench/ is not a package
+
+    def body(i: int) -> str:
+        return f"{time.perf_counter_ns()}:{i}:xx"
+
+    complete = Tally("complete", 3)
+    for i in (2, 0, 1):
+        complete.add(body(i))
+    complete.check()  # out of order is fine
+    assert complete.complete.is_set()
+    gap, copy, stray = Tally("gap", 3), Tally("copy", 2), Tally("stray", 1)
+    for tally, indices in ((gap, (0, 2)), (copy, (0, 1, 1)), (stray, (0, 5))):
+        for i in indices:
+            tally.add(body(i))
+    for tally, says in ((gap, "missing [1]"), (copy, "repeated {1: 2}"), (stray, "stray [5]")):
+        with pytest.raises(RuntimeError, match=re.escape(says)):
+            tally.check()
