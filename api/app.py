@@ -25,10 +25,13 @@ from api.routes import (
     me,
     messages,
     mqtt_hooks,
+    msgsearch,
     presence,
+    receipts,
     rooms,
     threadlist,
     threads,
+    uploads,
     users,
     webapp,
 )
@@ -74,8 +77,10 @@ def create_app(
 
     return Starlette(
         routes=[*accounts.routes, *me.routes, *threadlist.routes, *threads.routes,
-                *governance.routes, *invitations.routes, *rooms.routes, *messages.routes,
-                *admin.routes,
+                *governance.routes, *invitations.routes, *rooms.routes, *msgsearch.routes,
+                *messages.routes,
+                *receipts.routes,
+                *admin.routes, *uploads.routes,
                 *users.routes, *friends.routes, *mqtt_hooks.routes, *presence.routes,
                 *health.routes, *apidocs.routes, *webapp.routes],
         lifespan=lifespan,

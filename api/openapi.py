@@ -20,7 +20,8 @@ from starlette.convertors import Convertor, IntegerConvertor
 from starlette.routing import BaseRoute, Mount, Route
 
 from api.envelope import status_of
-from api.openapi_routes import OPERATIONS, Op
+from api.openapi_ops import Op
+from api.openapi_routes import OPERATIONS
 from api.routes import IdConvertor, NumConvertor
 from contract.errors import (
     ForbiddenError,

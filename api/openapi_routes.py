@@ -11,12 +11,13 @@ schemas come from the models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from api.routes import governance, mqtt_hooks, threadlist, threads, webapp
+from api.openapi_hooks import HOOK_OPERATIONS
+from api.openapi_ops import Op, Query, int_in, limit_query
+from api.routes import governance, threadlist, threads, webapp
 from api.schemas import (
     AddMembersBody,
     FriendGroupBody,
@@ -35,6 +36,8 @@ from api.schemas import (
 from contract import accounts as acc
 from contract import governance as gov
 from contract import membership as mem
+from contract import msgsearch as msr
+from contract import receipts as rc
 from contract import social as soc
 from contract import threads as thr
 from contract.errors import (
@@ -48,11 +51,11 @@ from contract.errors import (
     CodeInvalidError,
     ContentInvalidError,
     ForbiddenError,
+    InvalidParameterError,
     InvitationDecidedError,
     LoginFailedError,
     MailFailedError,
     MessageNotFoundError,
-    MqimError,
     MutedInThreadError,
     NotAdminError,
     NotAMemberError,
@@ -65,12 +68,12 @@ from contract.errors import (
     ThreadNotFoundError,
     TokenExpiredError,
     TokenInvalidError,
+    UploadNotFoundError,
+    UploadTooLargeError,
     UserExistsError,
     UserNotFoundError,
 )
 from contract.events import TimelineEntry
-from contract.fields import INT_MAX
-from contract.hooks import EmqxAuthnReply, EmqxAuthzReply, GoAuthJson, VmqReply
 from contract.http import (
     Health,
     MemberSettings,
@@ -83,72 +86,26 @@ from contract.http import (
 )
 from contract.rooms import RoomListItem
 from contract.stats import AdminStats
+from contract.uploads import UploadView
 from models import message, rooms, search
+from models import msgsearch as ms
 from models import threadlist as tl
 from models.membership import INVITATIONS_LIMIT_MAX
 
-# Who may call: "bearer" a user's access token, "admin" a server admin's, "hook" the broker
-# hooks' shared secret, "none" anyone.
-Auth = Literal["none", "bearer", "admin", "hook"]
-# Responses that are not the JSON envelope: the Prometheus text, an HTML page, a bare JSON
-# document (the OpenAPI document itself, the brokers' own reply formats).
-Raw = Literal["prometheus", "html", "openapi", "hook"]
-
-
-@dataclass(frozen=True)
-class Query:
-    """A query parameter: its Python type gives its schema (bounds included)."""
-
-    name: str
-    type: Any
-    description: str
-    required: bool = False
-    where: Literal["query", "header"] = "query"
-
-
-@dataclass(frozen=True)
-class Op:
-    """One operation. `data` is the type of the envelope's `data` (None: `null`); `statuses` the
-    success statuses, the usual one first; `errors` the errors beyond those api/openapi.py adds
-    for the auth, body and query parameters of the row."""
-
-    summary: str
-    auth: Auth = "bearer"
-    body: type[BaseModel] | None = None
-    data: Any = None
-    statuses: tuple[int, ...] = (200,)
-    query: tuple[Query, ...] = ()
-    errors: tuple[type[MqimError], ...] = ()
-    raw: Raw | None = None
-    hook_bodies: tuple[type[BaseModel], ...] = ()  # a hook's request shapes (JSON or form)
-    hook_replies: Any = None  # a hook's 200 JSON reply type
-    go_auth: bool = False  # mosquitto-go-auth: form bodies too, and three reply modes
-    # Error answers that are no MqimError: (status, number, name).
-    answers: tuple[tuple[int, int, str], ...] = ()
-
-
-def _int(low: int, high: int = INT_MAX) -> Any:
-    return Annotated[int, Field(ge=low, le=high)]
-
-
-def _limit(default: int, high: int) -> Query:
-    return Query("limit", _int(1, high), f"page size, 1 to {high} (default {default})")
-
-
-VmqHook = Literal["auth_on_register", "auth_on_register_m5", "auth_on_subscribe",
-                  "auth_on_subscribe_m5", "auth_on_publish", "auth_on_publish_m5"]
 _FLAG = Literal["true", "false", "1", "0"]
 _THREAD = (ThreadNotFoundError, NotAMemberError)
 _GOVERN = (*_THREAD, NotAdminError, NotOwnerError, CannotActOnOwnerError, ThreadDissolvedError,
            ForbiddenError)
 _NAMED = (UserNotFoundError,)
 _T = "/api/threads/{thread_id:id}"
-_HOOK = mqtt_hooks.BASE
-_GO_AUTH: dict[str, type[BaseModel]] = {
-    "user": mqtt_hooks.GoAuthUser, "superuser": mqtt_hooks.GoAuthSuperuser,
-    "acl": mqtt_hooks.GoAuthAcl,
-}
-
+_MS = int_in(0, ms.EPOCH_MS_MAX)
+_SEARCH = (Query("q", Annotated[str, Field(min_length=1, max_length=ms.QUERY_MAX)],
+                 "a substring of the body (3 characters or more, except in a thread search)",
+                 required=True),
+           Query("sender_id", str, "only this sender's"), Query("type", str, "only this msg_type"),
+           Query("from", _MS, "created at or after (epoch ms)"),
+           Query("to", _MS, "created at or before (epoch ms)"),
+           limit_query(ms.LIMIT_DEFAULT, ms.LIMIT_MAX))
 OPERATIONS: dict[tuple[str, str], Op] = {
     # accounts
     ("POST", "/api/auth/register"): Op(
@@ -178,11 +135,18 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Search users", data=acc.UserPage, query=(
             Query("q", Annotated[str, Field(min_length=1, max_length=search.QUERY_MAX)],
                   "a user id, email, phone or part of a name", required=True),
-            Query("page", _int(1, search.PAGE_MAX), "page number (default 1)"),
-            Query("page_size", _int(1, search.PAGE_SIZE_MAX),
+            Query("page", int_in(1, search.PAGE_MAX), "page number (default 1)"),
+            Query("page_size", int_in(1, search.PAGE_SIZE_MAX),
                   f"matches per page (default {search.PAGE_SIZE_DEFAULT})"))),
     ("GET", "/api/users/{user_id:id}"): Op("A user as the caller sees them", data=acc.UserView,
                                            errors=_NAMED),
+    # uploads (multipart body, field `file`; the download is the file's bytes or a 302 to them)
+    ("POST", "/api/uploads"): Op(
+        "Upload a file (multipart/form-data, field `file`)", data=UploadView, statuses=(201,),
+        errors=(InvalidParameterError, UploadTooLargeError)),
+    ("GET", "/api/uploads/{upload_id:id}"): Op(
+        "Download an upload: its bytes, or a 302 to a presigned URL", data=None,
+        errors=(UploadNotFoundError,)),
     ("GET", "/api/users/{user_id:id}/presence"): Op(
         "A user's presence", data=PresenceView, errors=(*_NAMED, ForbiddenError)),
     # friends and blocks
@@ -237,7 +201,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(*_NAMED, BlockedError, ForbiddenError)),
     ("GET", "/api/threads"): Op(
         "A page of the caller's threads", data=list[thr.ThreadListItem], query=(
-            _limit(tl.PAGE_DEFAULT, tl.PAGE_MAX),
+            limit_query(tl.PAGE_DEFAULT, tl.PAGE_MAX),
             Query("after", str, "the last thread_id of the previous page"),
             Query("archived", _FLAG, "archived threads only"),
             Query("include_left", _FLAG, "with the threads the caller left or was removed from"),
@@ -268,8 +232,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", f"{_T}/invitations"): Op(
         "A thread's invitations and join requests", data=list[mem.InvitationInfo], query=(
             Query("status", mem.InvitationStatusName, "default: any"),
-            _limit(50, INVITATIONS_LIMIT_MAX),
-            Query("before_id", _int(1), "the last invitation_id of the previous page")),
+            limit_query(50, INVITATIONS_LIMIT_MAX),
+            Query("before_id", int_in(1), "the last invitation_id of the previous page")),
         errors=(*_THREAD, NotAdminError)),
     ("POST", f"{_T}/invitations/{{invitation_id:num}}/approve"): Op(
         "Approve an invitation or join request", data=mem.InvitationDecided,
@@ -309,13 +273,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
               "LAT,LNG: nearest first (otherwise by most members)"),
         Query("radius_km", Annotated[float, Field(gt=0, le=rooms.RADIUS_KM_MAX)],
               f"with `near` (default {rooms.RADIUS_KM_DEFAULT:g})"),
-        _limit(rooms.ROOMS_LIMIT_DEFAULT, rooms.ROOMS_LIMIT_MAX))),
+        limit_query(rooms.ROOMS_LIMIT_DEFAULT, rooms.ROOMS_LIMIT_MAX))),
     # messages
     ("GET", f"{_T}/messages"): Op(
         "A thread's timeline entries, oldest first", data=list[TimelineEntry], query=(
-            Query("after_seq", _int(0), "entries after this seq"),
-            Query("before_seq", _int(0), "entries before this seq"),
-            _limit(message.HISTORY_LIMIT_DEFAULT, message.HISTORY_LIMIT_MAX)),
+            Query("after_seq", int_in(0), "entries after this seq"),
+            Query("before_seq", int_in(0), "entries before this seq"),
+            limit_query(message.HISTORY_LIMIT_DEFAULT, message.HISTORY_LIMIT_MAX)),
         errors=_THREAD),
     ("POST", f"{_T}/messages"): Op(
         "Send a message", body=SendBody, data=SendResult, statuses=(201, 200),
@@ -325,6 +289,22 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", f"{_T}/read"): Op("Move the caller's read mark", body=ReadBody, data=ReadResult,
                                errors=_THREAD),
     ("GET", "/api/sync"): Op("Unread counts of every thread", data=list[ThreadCounts]),
+    ("GET", f"{_T}/messages/search"): Op(
+        "Search a thread's messages, newest first", data=msr.ThreadSearchPage,
+        query=(*_SEARCH, Query("before_seq", int_in(0), "matches before this seq")),
+        errors=_THREAD),
+    ("GET", "/api/search/messages"): Op(
+        "Search the messages of every thread the caller may read, newest first",
+        data=msr.MessageSearchPage,
+        query=(*_SEARCH, Query("before_id", str, "matches after this message of a page"))),
+    # read state and receipts (contract/receipts.py)
+    ("POST", f"{_T}/delivered"): Op("Move the caller's delivered mark", body=ReadBody,
+                                    data=rc.DeliveredResult, errors=_THREAD),
+    ("GET", f"{_T}/messages/{{message_id:id}}/receipts"): Op(
+        "Who read and who received a message", data=rc.MessageReceipts,
+        errors=(*_THREAD, MessageNotFoundError)),
+    ("POST", "/api/threads/read-all"): Op("Mark every thread of the caller read",
+                                          data=list[rc.ReadAllMoved]),
     # admin
     ("GET", "/api/admin/stats"): Op("Server-wide figures", "admin", data=AdminStats),
     ("POST", "/api/admin/users/{user_id:id}/ban"): Op("Ban a user", "admin",
@@ -340,24 +320,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/admin/acl/rules/{rule_id:num}"): Op(
         "Remove a broker ACL rule", "admin", data=acc.RuleDeleted, errors=(NotFoundError,)),
     # the broker hooks
-    **{(method, f"{_HOOK}/go-auth/{name}"): Op(
-        f"mosquitto-go-auth: {name}", "hook", raw="hook",
-        hook_bodies=(model,) if method != "GET" else (), hook_replies=GoAuthJson, go_auth=True,
-        answers=((403, 1004, "forbidden"),),  # the denial of mode=status
-        query=(Query("mode", Literal["status", "json", "text"], "reply format (default status)"),))
-       for name, model in _GO_AUTH.items() for method in ("GET", "POST", "PUT")},
-    ("POST", f"{_HOOK}/emqx/authn"): Op("EMQX 5 HTTP authentication", "hook", raw="hook",
-                                        hook_bodies=(mqtt_hooks.EmqxAuthn,),
-                                        hook_replies=EmqxAuthnReply),
-    ("POST", f"{_HOOK}/emqx/authz"): Op("EMQX 5 HTTP authorization", "hook", raw="hook",
-                                        hook_bodies=(mqtt_hooks.EmqxAuthz,),
-                                        hook_replies=EmqxAuthzReply),
-    ("POST", f"{_HOOK}/vernemq"): Op(
-        "VerneMQ webhooks (by the vernemq-hook header)", "hook", raw="hook",
-        hook_bodies=(mqtt_hooks.VmqRegister, mqtt_hooks.VmqSubscribe, mqtt_hooks.VmqPublish),
-        hook_replies=VmqReply, query=(Query(
-            "vernemq-hook", VmqHook, "which webhook",
-            required=True, where="header"),)),
+    **HOOK_OPERATIONS,
     # operations
     ("GET", "/health"): Op("Liveness: the database answers", "none", data=Health,
                            answers=((503, 5003, "unavailable"),)),

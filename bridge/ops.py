@@ -12,10 +12,17 @@ from typing import Any
 
 from actions import presence, reading
 from actions.context import Context
-from contract.commands import Command, PresenceCommand, ReadCommand, TypingCommand
+from contract.commands import (
+    Command,
+    DeliveredCommand,
+    PresenceCommand,
+    ReadCommand,
+    TypingCommand,
+)
 from contract.http import PresenceResult, ReadResult
+from contract.receipts import DeliveredResult
 
-AckData = ReadResult | PresenceResult | dict[str, Any]
+AckData = ReadResult | DeliveredResult | PresenceResult | dict[str, Any]
 Op = Callable[[Context, str, Any], Awaitable[AckData]]
 
 
@@ -28,6 +35,10 @@ async def _read(ctx: Context, sender_id: str, command: ReadCommand) -> AckData:
     return await reading.mark_read(ctx, sender_id, command.thread_id, command.seq)
 
 
+async def _delivered(ctx: Context, sender_id: str, command: DeliveredCommand) -> AckData:
+    return await reading.mark_delivered(ctx, sender_id, command.thread_id, command.seq)
+
+
 async def _presence(ctx: Context, sender_id: str, command: PresenceCommand) -> AckData:
     return await presence.set_status(ctx, sender_id, command.status)
 
@@ -35,5 +46,6 @@ async def _presence(ctx: Context, sender_id: str, command: PresenceCommand) -> A
 OPS: dict[type[Command], Op] = {
     TypingCommand: _typing,
     ReadCommand: _read,
+    DeliveredCommand: _delivered,
     PresenceCommand: _presence,
 }

@@ -15,20 +15,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from limits import RateLimitItem, parse_many
 
 from config.observability import LOG_FORMATS, parse_cors_origins
 
+# Re-exported: callers import these from config.settings as before the URL parsers moved.
+from config.urls import ConfigError as ConfigError
+from config.urls import SmtpUrl as SmtpUrl
+from config.urls import StorageUrl, parse_storage_url
+from config.urls import parse_smtp_url as parse_smtp_url
+
 PREFIX = "MQIM_"
 # Secrets that appear in examples and must never run a real deployment.
 _PLACEHOLDER_SECRETS = {"", "secret", "changeme", "change-me", "dev-secret", "jwt-secret"}
 _MIN_SECRET_LENGTH = 32
-
-
-class ConfigError(Exception):
-    """A setting is missing, malformed or unsafe; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -51,28 +53,6 @@ class BrokerUrl:
 
 
 @dataclass(frozen=True)
-class SmtpUrl:
-    """An SMTP server, parsed from `smtp://user:pass@host:587?starttls=1` or `smtps://...`.
-
-    `smtp://` (default port 587) upgrades with STARTTLS: `starttls=1` requires it, `starttls=0`
-    never tries, and without the parameter it is used when the server offers it. `smtps://`
-    (default port 465) speaks TLS from the first byte.
-    """
-
-    host: str
-    port: int
-    username: str
-    password: str
-    use_tls: bool
-    start_tls: bool | None
-
-    def __str__(self) -> str:  # never shows the password
-        scheme = "smtps" if self.use_tls else "smtp"
-        user = f"{self.username}@" if self.username else ""
-        return f"{scheme}://{user}{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
 class Settings:
     http: HostPort = HostPort("127.0.0.1", 8000)
     mqtt: HostPort = HostPort("127.0.0.1", 1883)
@@ -92,6 +72,9 @@ class Settings:
     # Upper bound of one uplink MQTT payload, and of a message body in characters.
     max_payload_bytes: int = 64 * 1024
     max_body_chars: int = 8000
+    # Where uploads are stored (config/urls.py); empty = file://<data_dir>/uploads.
+    storage_url: str = ""
+    max_upload_bytes: int = 25 * 1024 * 1024
     # The bridge's own broker account. In the embedded mode its password is derived from the
     # JWT secret, so nothing extra has to be configured.
     bridge_username: str = "mqim-bridge"
@@ -147,6 +130,10 @@ class Settings:
     def external_broker(self) -> BrokerUrl:
         """The parsed `broker_url`; only meaningful when not embedded."""
         return parse_broker_url(self.broker_url)
+
+    def storage(self) -> StorageUrl:
+        """The parsed `storage_url`: local disk under the data dir unless set."""
+        return parse_storage_url(self.storage_url, self.data_dir)
 
     def smtp(self) -> SmtpUrl | None:
         """The parsed `smtp_url`, or None when codes are only logged."""
@@ -207,6 +194,9 @@ class Settings:
                 )
         if self.email_code_interval < 0:
             raise ConfigError("MQIM_EMAIL_CODE_INTERVAL must be 0 or more seconds")
+        if self.max_upload_bytes < 1:
+            raise ConfigError("MQIM_MAX_UPLOAD_BYTES must be at least 1")
+        _ = self.storage()
         if self.restore_window_days < 0:
             raise ConfigError("MQIM_RESTORE_WINDOW_DAYS must be 0 or more days")
         for name in RATE_LIMIT_NAMES:  # checked even when all are off: garbage is refused early
@@ -224,10 +214,11 @@ RATE_LIMIT_NAMES = ("login_account", "login_address", "register_address", "code_
 _INT_FIELDS = {
     "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
     "max_body_chars", "bridge_batch_size", "email_code_interval", "restore_window_days",
+    "max_upload_bytes",
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
-    "log_format", "cors_origins", "metrics",
+    "log_format", "cors_origins", "metrics", "storage_url",
     "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from", "rate_limit_storage",
     *(f"rate_limit_{name}" for name in RATE_LIMIT_NAMES),
 }
@@ -292,34 +283,6 @@ def parse_broker_url(url: str) -> BrokerUrl:
         port=parts.port or 1883,
         username=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
-    )
-
-
-def parse_smtp_url(url: str) -> SmtpUrl:
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(
-            "MQIM_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 or "
-            f"smtps://user:pass@host:465, got scheme {parts.scheme!r}"
-        )
-    query = dict(parse_qsl(parts.query))
-    unknown = sorted(set(query) - {"starttls"})
-    if unknown:
-        raise ConfigError(f"MQIM_SMTP_URL: unknown parameter(s) {', '.join(unknown)}")
-    use_tls = parts.scheme == "smtps"
-    start_tls: bool | None = None
-    if "starttls" in query:
-        flag = query["starttls"].lower()
-        if use_tls or flag not in _TRUE | _FALSE:
-            raise ConfigError("MQIM_SMTP_URL: starttls=1 or starttls=0, and only with smtp://")
-        start_tls = flag in _TRUE
-    try:
-        port = parts.port or (465 if use_tls else 587)
-    except ValueError as exc:
-        raise ConfigError(f"MQIM_SMTP_URL has a bad port: {exc}") from exc
-    return SmtpUrl(
-        host=parts.hostname, port=port, username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""), use_tls=use_tls, start_tls=start_tls,
     )
 
 

@@ -29,9 +29,9 @@ _REQ_RE = re.compile(rb'"req"\s*:\s*"((?:[^"\\\x00-\x1f]|\\["\\/]){1,%d})"' % RE
 # How far past the key its value may end: room for spacing and an escaped 64-character req.
 _REQ_MATCH_BYTES = 256
 
-SUPPORTED_OPS = ("send", "typing", "read", "presence")
+SUPPORTED_OPS = ("send", "typing", "read", "delivered", "presence")
 # Named by docs/design.md but served by later releases: refused with a clear message, not "unknown".
-PLANNED_OPS = ("delivered", "react", "unreact", "unsend", "edit", "vote")
+PLANNED_OPS = ("react", "unreact", "unsend", "edit", "vote")
 
 
 class CommandError(Exception):
@@ -77,6 +77,14 @@ class ReadCommand(_Command):
     seq: Annotated[StrictInt, Field(ge=0, le=INT_MAX)]
 
 
+class DeliveredCommand(_Command):
+    """The client received the thread up to `seq` (docs/design.md section 10)."""
+
+    op: Literal["delivered"]
+    thread_id: IdField
+    seq: Annotated[StrictInt, Field(ge=0, le=INT_MAX)]
+
+
 class PresenceCommand(_Command):
     """Also what a client sets as its will, so a killed client goes offline."""
 
@@ -84,10 +92,10 @@ class PresenceCommand(_Command):
     status: Literal["online", "idle", "offline"]
 
 
-Command = SendCommand | TypingCommand | ReadCommand | PresenceCommand
+Command = SendCommand | TypingCommand | ReadCommand | DeliveredCommand | PresenceCommand
 _BY_OP: dict[str, type[Command]] = {
     "send": SendCommand, "typing": TypingCommand, "read": ReadCommand,
-    "presence": PresenceCommand,
+    "delivered": DeliveredCommand, "presence": PresenceCommand,
 }
 
 

@@ -9,7 +9,7 @@ adapter and the MQTT bridge report the same failure the same way. They know noth
     │                            ThreadDissolvedError (3002), CannotActOnOwnerError (3008),
     │                            MutedInThreadError (3010), BlockedError (1009)
     ├── NotFoundError (1005) ── UserNotFoundError (2006), ThreadNotFoundError (3001),
-    │                           MessageNotFoundError (4001)
+    │                           MessageNotFoundError (4001), UploadNotFoundError (4007)
     ├── AuthError ── TokenInvalidError (2001), TokenExpiredError (2002), LoginFailedError (2005),
     │                AccountBannedError (2009)
     ├── ConflictError ── UserExistsError (2007), AlreadyMemberError (3005),
@@ -17,7 +17,7 @@ adapter and the MQTT bridge report the same failure the same way. They know noth
     │                    RequestExistsError (1011), ClientMsgIdConflictError (4002),
     │                    RoomFullError (3011), InvitationDecidedError (3012)
     ├── RateLimitedError (1006)
-    ├── PayloadTooLargeError (1012)
+    ├── PayloadTooLargeError (1012) ── UploadTooLargeError (4008)
     └── InternalError (5000)
 """
 
@@ -59,6 +59,8 @@ class ErrorCode(StrEnum):
     MUTED_IN_THREAD = "muted_in_thread"
     ROOM_FULL = "room_full"
     INVITATION_DECIDED = "invitation_decided"
+    UPLOAD_NOT_FOUND = "upload_not_found"
+    UPLOAD_TOO_LARGE = "upload_too_large"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -179,6 +181,13 @@ class MessageNotFoundError(NotFoundError):
     number = 4001
 
 
+class UploadNotFoundError(NotFoundError):
+    """No such upload, or one the caller may not read (the same answer: never reveal it)."""
+
+    code = ErrorCode.UPLOAD_NOT_FOUND
+    number = 4007
+
+
 class RateLimitedError(MqimError):
     """Over a rate limit; `retry_after` is the whole seconds until the next attempt may pass."""
 
@@ -195,6 +204,13 @@ class PayloadTooLargeError(MqimError):
 
     code = ErrorCode.PAYLOAD_TOO_LARGE
     number = 1012
+
+
+class UploadTooLargeError(PayloadTooLargeError):
+    """An upload over MQIM_MAX_UPLOAD_BYTES (HTTP 413), refused while streaming it in."""
+
+    code = ErrorCode.UPLOAD_TOO_LARGE
+    number = 4008
 
 
 class InternalError(MqimError):

@@ -23,6 +23,7 @@ from contract.http import (
     UserProfile,
     UserSelf,
 )
+from contract.receipts import DeliveredResult
 
 
 class WireEvent(BaseModel):
@@ -80,6 +81,15 @@ class ReadReceiptEvent(WireEvent):
     time: int
 
 
+class DeliveryReceiptEvent(WireEvent):
+    """A member's devices received the thread up to `seq` (to the thread; no seq of its own)."""
+
+    type: Literal["delivery_receipt"]
+    thread_id: str
+    user_id: str
+    seq: int
+
+
 class ReadSyncEvent(WireEvent):
     """Your own read mark moved (to your other devices)."""
 
@@ -101,8 +111,8 @@ class AckEvent(WireEvent):
 
     type: Literal["ack"]
     req: str | None
-    # send, read and presence answer with their result; typing with {}.
-    data: SendResult | ReadResult | PresenceResult | dict[str, Any]
+    # send, read, delivered and presence answer with their result; typing with {}.
+    data: SendResult | ReadResult | DeliveredResult | PresenceResult | dict[str, Any]
 
 
 class ErrorEvent(WireEvent):
@@ -205,7 +215,8 @@ class FriendRemovedEvent(WireEvent):
 TimelineEntry = Annotated[MessageEvent | ThreadLogEvent, Field(discriminator="type")]
 
 DownlinkEvent = Annotated[
-    MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | ReadSyncEvent
+    MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | DeliveryReceiptEvent
+    | ReadSyncEvent
     | PresenceEvent | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent | ThreadAddedEvent
     | ThreadRemovedEvent | ThreadSettingsEvent | InvitationEvent | FriendRequestEvent
     | FriendRequestAcceptedEvent | FriendRequestRejectedEvent | FriendRemovedEvent,

@@ -88,7 +88,10 @@ def parse_mute_until(value: str | None, now: datetime) -> datetime:
         until = None
     if until is None or until.tzinfo is None:
         raise InvalidParameterError("until must be an ISO 8601 date and time with its time zone")
-    until = until.astimezone(UTC)
+    try:
+        until = until.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's ends by its offset
+        raise InvalidParameterError("until is out of range") from None
     if until <= now or until >= MUTED_FOREVER:
         raise InvalidParameterError("until must be in the future (or null: until unmuted)")
     return until

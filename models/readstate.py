@@ -2,8 +2,9 @@
 archived, marked unread, notifications muted until, recv_msg_opt, and accepting a message
 request.
 
-read_seq only moves forward and never past the thread's last seq; reading also clears
-`marked_unread` (the mark shows a thread as unread until the next read). The counts of
+read_seq and delivered_seq only move forward and never past the thread's last seq; reading
+also moves delivered_seq up to it (what was read was delivered) and clears `marked_unread` (the
+mark shows a thread as unread until the next read). The counts of
 GET /api/sync are one statement (models/threadlist.py). A member's settings are theirs alone:
 any current member changes their own, nobody else's; they take no timeline entry.
 """
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from tortoise.expressions import Case, F, Value, When
 from tortoise.transactions import in_transaction
 
 from contract.errors import InvalidParameterError, NotAMemberError
 from models.clock import utcnow
+from models.sqldialect import SqlDialect
 from models.thread import Member, RecvOpt, Thread, get_membership
 from models.threadlist import Counts, thread_counts
 from models.user import has_bad_chars
@@ -40,8 +43,12 @@ async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
     member = await get_membership(thread_id, user_id)
     last = await Thread.filter(id=thread_id).values_list("last_seq", flat=True)
     target = min(seq, cast(int, last[0]) if last else 0)
+    # Reading implies delivery: delivered_seq follows read_seq in the same write.
     advanced = bool(await Member.filter(id=member.id, read_seq__lt=target).update(
-        read_seq=target, marked_unread=False))
+        read_seq=target, marked_unread=False, delivered_seq=Case(
+            # tortoise's hints omit Value, which it resolves like any expression.
+            When(delivered_seq__lt=target, then=cast(Any, Value(target))),
+            default=F("delivered_seq"))))
     # Reading clears the mark even when the read mark stays where it was.
     cleared = (advanced and member.marked_unread) or bool(
         await Member.filter(id=member.id, marked_unread=True).update(marked_unread=False))
@@ -49,6 +56,66 @@ async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
     if fresh is None:  # removed meanwhile
         raise NotAMemberError(thread_id)
     return ReadMark(thread_id, user_id, fresh.read_seq, advanced, fresh if cleared else None)
+
+
+@dataclass(frozen=True)
+class DeliveryMark:
+    thread_id: str
+    user_id: str
+    delivered_seq: int
+    advanced: bool
+
+
+async def mark_delivered(user_id: str, thread_id: str, seq: int) -> DeliveryMark:
+    """Move the member's delivered mark up to `seq`, capped at the thread's last seq; never
+    back (ThreadNotFoundError, NotAMemberError)."""
+    member = await get_membership(thread_id, user_id)
+    last = await Thread.filter(id=thread_id).values_list("last_seq", flat=True)
+    target = min(seq, cast(int, last[0]) if last else 0)
+    advanced = bool(await Member.filter(id=member.id, delivered_seq__lt=target).update(
+        delivered_seq=target))
+    fresh = await Member.filter(id=member.id).values_list("delivered_seq", flat=True)
+    if not fresh:  # removed meanwhile
+        raise NotAMemberError(thread_id)
+    return DeliveryMark(thread_id, user_id, cast(int, fresh[0]), advanced)
+
+
+@dataclass(frozen=True)
+class ReadAll:
+    moved: list[tuple[str, int]]  # (thread_id, read_seq) of each thread whose mark moved
+    unmarked: list[Member]  # rows whose `marked_unread` the read cleared, after the read
+    at: datetime = field(default_factory=utcnow)
+
+
+# Every thread of the user at once: its read mark to the thread's last seq, delivered too.
+_READ_ALL = """
+UPDATE thread_member SET read_seq = t.last_seq,
+    delivered_seq = CASE WHEN thread_member.delivered_seq < t.last_seq
+                         THEN t.last_seq ELSE thread_member.delivered_seq END
+FROM thread t
+WHERE t.id = thread_member.thread_id AND thread_member.user_id = {user}
+  AND thread_member.read_seq < t.last_seq
+RETURNING thread_member.thread_id, thread_member.read_seq
+"""
+
+
+async def mark_all_read(user_id: str) -> ReadAll:
+    """Mark every thread of the user read up to its last seq (seed 000 markAsReadAll) and
+    clear their `marked_unread` marks: four statements, however many threads."""
+    async with in_transaction() as conn:
+        flagged = await Member.filter(user_id=user_id, marked_unread=True).using_db(conn)\
+            .values_list("id", flat=True)
+        dialect = SqlDialect(conn)
+        dialect.params.append(user_id)
+        # The dict form fetches RETURNING rows on asyncpg too (execute_query drops an UPDATE's).
+        rows = await conn.execute_query_dict(_READ_ALL.format(user=dialect.numbered(1)),
+                                             dialect.params)
+        unmarked: list[Member] = []
+        if flagged:
+            await Member.filter(id__in=list(flagged)).using_db(conn).update(marked_unread=False)
+            unmarked = list(await Member.filter(id__in=list(flagged)).using_db(conn))
+    moved = sorted((str(row["thread_id"]), int(row["read_seq"])) for row in rows)
+    return ReadAll(moved, unmarked)
 
 
 async def sync_state(user_id: str) -> list[Counts]:
@@ -75,7 +142,12 @@ def parse_until(value: Any) -> datetime | None:
         raise InvalidParameterError(
             "muted_until must be an ISO 8601 date-time, e.g. 2030-01-31T08:00:00Z, or null"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's ends by its offset
+        raise InvalidParameterError("muted_until is out of range") from None
 
 
 def _columns(changes: Mapping[str, Any]) -> dict[str, Any]:

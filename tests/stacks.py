@@ -133,6 +133,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "rate_limit_register_address": settings.rate_limit_register_address,
         "rate_limit_code_address": settings.rate_limit_code_address,
         "rate_limit_sends": settings.rate_limit_sends,
+        "storage_url": settings.storage_url, "max_upload_bytes": settings.max_upload_bytes,
     }
     env.update({f"MQIM_{k.upper()}": str(v) for k, v in values.items()})
     return env

@@ -107,7 +107,9 @@ async def test_mutes_by_the_owner_and_admins(http: httpx.AsyncClient) -> None:
     assert_error(await http.post(path, headers=owner.auth, json={"user_ids": [
         outsider.user_id]}), 403, 3003, "not_a_member")
     for bad_until in (iso_in(-timedelta(minutes=1)), "2999-01-01T00:00:00", "tomorrow",
-                      1700000000, "9999-12-31T23:59:59+00:00"):
+                      1700000000, "9999-12-31T23:59:59+00:00",
+                      # Past the calendar's ends once shifted to UTC (schemathesis found these).
+                      "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
         assert_error(await http.post(path, headers=admin.auth, json={
             "user_ids": [bob.user_id], "until": bad_until}), 400, 1001, "invalid_parameter")
     assert_error(await http.post(path, headers=admin.auth, json={"user_ids": []}),

@@ -21,7 +21,8 @@ from starlette.routing import BaseRoute, Route
 import api.routes
 from api.envelope import status_of
 from api.openapi import REF, TableDriftError, build_document, openapi_path
-from api.openapi_routes import OPERATIONS, VmqHook
+from api.openapi_hooks import VmqHook
+from api.openapi_routes import OPERATIONS
 from api.routes import governance, mqtt_hooks
 from api.routes.apidocs import STATIC
 from contract.errors import ThreadNotFoundError

@@ -62,7 +62,8 @@ async def test_settings_patch_refusals_change_nothing(http: httpx.AsyncClient) -
         {"recv_msg_opt": True}, {"recv_msg_opt": None}, {"recv_msg_opt": 2 ** 70},
         {"muted_until": "tomorrow"}, {"muted_until": 1893456000},
         {"muted_until": "2031-13-01T00:00:00Z"}, {"muted_until": "2031-01-01T00:00:00Z\x00"},
-        {"muted_until": "9" * 100}, {"unknown_setting": True}, [], "pinned"]
+        {"muted_until": "9" * 100}, {"muted_until": "0001-01-01T00:00:00+01:00"},
+        {"muted_until": "9999-12-31T23:59:59-01:00"}, {"unknown_setting": True}, [], "pinned"]
     for body in bodies:
         assert_error(await http.patch(path, headers=bob.auth, json=body),
                      400, 1001, "invalid_parameter")

@@ -64,10 +64,13 @@ def _real_objects(http: httpx.Client, caller: Account, other: Account) -> dict[s
     group = http.post("/api/friends/groups", headers=auth, json={"name": "fuzz"}).json()["data"]
     announcement = http.post(f"/api/threads/{thread['thread_id']}/announcements", headers=auth,
                              json={"content": "hi"}).json()["data"]
+    message = http.post(f"/api/threads/{thread['thread_id']}/messages", headers=auth,
+                        json={"body": "hi"}).json()["data"]
     return {"thread_id": thread["thread_id"], "user_id": other.user_id,
+            "message_id": message["message_id"],
             "request_id": request["id"], "group_id": group["id"],
             "announcement_id": announcement["announcement_id"], "session_id": "s-none",
-            "invitation_id": 1, "rule_id": 1}
+            "invitation_id": 1, "rule_id": 1, "upload_id": "f-none"}
 
 
 def _register(http: httpx.Client) -> Account:
