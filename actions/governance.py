@@ -29,7 +29,7 @@ from contract.governance import (
     Unmuted,
 )
 from contract.threads import ThreadSettings
-from models import announcements_q, governance
+from models import announcements_q, governance, govrules
 from models.announcement import Announcement as AnnouncementRow
 from models.message import Message
 from models.thread import ThreadKind, receiver_ids
@@ -109,7 +109,7 @@ async def mute(ctx: Context, actor_id: str, thread_id: str, user_ids: Sequence[s
     await _publish_entries(ctx, thread_id, change.entries)
     return MutesChanged(
         thread_id=thread_id,
-        muted=[Mute(user_id=uid, until=governance.mute_until_text(end)) for uid, end in mutes],
+        muted=[Mute(user_id=uid, until=govrules.mute_until_text(end)) for uid, end in mutes],
         seqs=[e.seq for e in change.entries],
     )
 
@@ -125,7 +125,7 @@ async def set_nickname(ctx: Context, actor_id: str, thread_id: str, user_id: str
     change = await governance.set_nickname(actor_id, thread_id, user_id, nickname)
     await _publish_entries(ctx, thread_id, change.entries)
     return NicknameSet(thread_id=thread_id, user_id=user_id,
-                       nickname=governance.check_nickname(nickname), seq=_seq(change.entries))
+                       nickname=govrules.check_nickname(nickname), seq=_seq(change.entries))
 
 
 def _announcement(row: AnnouncementRow) -> Announcement:

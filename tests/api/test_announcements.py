@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from models.governance import mute_active
+from models.govrules import mute_active
 from models.thread import MUTED_FOREVER, Member
 from tests.api.test_accounts import assert_error
 from tests.api.test_governance import appoint, direct_thread, log_after
