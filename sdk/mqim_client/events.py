@@ -18,6 +18,13 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
 
+class DeliveredResult(Event):
+    """POST …/delivered and the `delivered` op's ack: the caller's delivered mark after it."""
+
+    thread_id: str
+    delivered_seq: int
+
+
 class PresenceResult(Event):
     """The `presence` op's ack."""
 
@@ -46,7 +53,16 @@ class AckEvent(Event):
 
     type: Literal["ack"]
     req: str | None
-    data: SendResult | ReadResult | PresenceResult | dict[str, Any]
+    data: SendResult | ReadResult | DeliveredResult | PresenceResult | dict[str, Any]
+
+
+class DeliveryReceiptEvent(Event):
+    """A member's devices received the thread up to `seq` (to the thread; no seq of its own)."""
+
+    type: Literal["delivery_receipt"]
+    thread_id: str
+    user_id: str
+    seq: int
 
 
 class ErrorEvent(Event):
@@ -251,10 +267,11 @@ class UserUpdatedEvent(Event):
 
 
 DownlinkEvent = Annotated[
-    MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | ReadSyncEvent | PresenceEvent
-    | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent | ThreadAddedEvent
-    | ThreadRemovedEvent | ThreadSettingsEvent | InvitationEvent | FriendRequestEvent
-    | FriendRequestAcceptedEvent | FriendRequestRejectedEvent | FriendRemovedEvent,
+    MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | DeliveryReceiptEvent
+    | ReadSyncEvent | PresenceEvent | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent
+    | ThreadAddedEvent | ThreadRemovedEvent | ThreadSettingsEvent | InvitationEvent
+    | FriendRequestEvent | FriendRequestAcceptedEvent | FriendRequestRejectedEvent
+    | FriendRemovedEvent,
     Field(discriminator="type"),
 ]
 
