@@ -19,20 +19,17 @@ against the issue's target: receipts p99 <= 20 ms over HTTP.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import shlex
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from db_bench import db_parser, each_database, print_header
 from threadlist_bench import Timing, getter, statements_of, timed, timed_pair, verdict
 
 from actions.receipts import message_receipts  # after the path fix above
@@ -122,23 +119,13 @@ async def bench(db: str, runs: int, workdir: Path) -> bool:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = db_parser(__doc__)
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:
-        command = shlex.join([Path(sys.executable).as_posix(), *sys.argv])
-        print(f"$ {command}\n# {datetime.now(UTC).isoformat(timespec='seconds')}",  # noqa: T201
-              flush=True)
+        print_header()
     if args.db == "both":
-        # One process per database: tortoise keeps per-dialect SQL on the models.
-        codes = []
-        for db in ("sqlite", "postgres"):
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--db", db, "--runs", str(args.runs), "--child")
-            codes.append(await child.wait())
-        return max(codes)
+        return await each_database(__file__, ["--runs", str(args.runs)])
     with tempfile.TemporaryDirectory(prefix="receipts-bench-") as tmp:
         return 0 if await bench(args.db, args.runs, Path(tmp)) else 1
 

@@ -19,10 +19,8 @@ that match nothing:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
-import shlex
 import sqlite3
 import sys
 import tempfile
@@ -35,6 +33,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from db_bench import db_parser, each_database, print_header
 
 from actions import messaging, msgsearch  # after the path fix above
 from models.db import open_database
@@ -187,24 +186,13 @@ async def bench(db: str, count: int, workdir: Path) -> bool:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = db_parser(__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:
-        command = shlex.join([Path(sys.executable).as_posix(), *sys.argv])
-        print(f"$ {command}\n# {datetime.now(UTC).isoformat(timespec='seconds')}",  # noqa: T201
-              flush=True)
+        print_header()
     if args.db == "both":
-        # One process per database: tortoise keeps per-dialect SQL on the models.
-        codes = []
-        for db in ("sqlite", "postgres"):
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--db", db, "--messages", str(args.messages),
-                "--child")
-            codes.append(await child.wait())
-        return max(codes)
+        return await each_database(__file__, ["--messages", str(args.messages)])
     with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
         return 0 if await bench(args.db, args.messages, Path(tmp)) else 1
 

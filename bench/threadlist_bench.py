@@ -23,23 +23,20 @@ the database's plan of the page's statement for the big user.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import shlex
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from db_bench import db_parser, each_database, print_header
 from tortoise import connections  # after the path fix above
 
 from actions.threadviews import threads_of
@@ -260,27 +257,15 @@ async def bench(db: str, runs: int, workdir: Path, show_plan: bool) -> bool:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = db_parser(__doc__)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--explain", action="store_true", help="print the page's SQL plan")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:
-        command = shlex.join([Path(sys.executable).as_posix(), *sys.argv])
-        print(f"$ {command}\n# {datetime.now(UTC).isoformat(timespec='seconds')}",  # noqa: T201
-              flush=True)
+        print_header()
     if args.db == "both":
-        # One process per database: tortoise keeps per-dialect SQL on the models, so a process
-        # opens one kind of database.
-        codes = []
-        for db in ("sqlite", "postgres"):
-            extra = ["--explain"] if args.explain else []
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--db", db, "--runs", str(args.runs), "--child",
-                *extra)
-            codes.append(await child.wait())
-        return max(codes)
+        explain = ["--explain"] if args.explain else []
+        return await each_database(__file__, ["--runs", str(args.runs), *explain])
     with tempfile.TemporaryDirectory(prefix="threadlist-bench-") as tmp:
         return 0 if await bench(args.db, args.runs, Path(tmp), args.explain) else 1
 
