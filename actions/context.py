@@ -17,6 +17,7 @@ from broker.link.publisher import Event, EventPublisher
 from config import Settings
 from contract.topics import TopicScheme
 from models.ratelimit import RateLimits
+from models.thread import receiver_ids
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ class Context:
             await change
         except BrokerError as exc:
             logger.error("%s, but the broker was not told: %s", what, exc)
+
+    async def receivers_changed(self, thread_id: str, what: str) -> None:
+        """After a commit that changed who receives a thread (its members, their recv_msg_opt,
+        its status): tell the broker the thread's receivers now (models.thread.receiver_ids)."""
+        receivers = await receiver_ids(thread_id)
+        await self.tell_broker(self.access.membership_changed(thread_id, receivers), what)
 
     def publishing_to(self, publisher: EventPublisher) -> Context:
         """The same context with another publisher (the bridge's per-batch outbox)."""

@@ -32,7 +32,7 @@ from contract.threads import ThreadSettings
 from models import announcements_q, governance, govrules
 from models.announcement import Announcement as AnnouncementRow
 from models.message import Message
-from models.thread import ThreadKind, receiver_ids
+from models.thread import ThreadKind
 
 
 async def _publish_entries(ctx: Context, thread_id: str, entries: Sequence[Message]) -> None:
@@ -64,8 +64,7 @@ async def end_thread(ctx: Context, actor_id: str, thread_id: str) -> ThreadEnded
     ending = await governance.end_thread(actor_id, thread_id)
     if ending.entry is not None:  # the members, still subscribed, see why the thread stops
         await _publish_entries(ctx, thread_id, [ending.entry])
-    await ctx.tell_broker(ctx.access.membership_changed(thread_id, await receiver_ids(thread_id)),
-                          f"thread {thread_id} ended")
+    await ctx.receivers_changed(thread_id, f"thread {thread_id} ended")
     reason: Literal["deleted", "dissolved"] = (
         "deleted" if ending.thread.kind == ThreadKind.DIRECT else "dissolved")
     await ctx.publish([

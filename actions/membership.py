@@ -30,7 +30,7 @@ from models import membership, rooms
 from models.clock import epoch_ms
 from models.invitation import Invitation
 from models.membership import MembershipChange
-from models.thread import get_roster, member_ids, receiver_ids
+from models.thread import get_roster, member_ids
 
 
 async def create_thread(
@@ -123,9 +123,7 @@ async def announce_membership(
     admins about new invitations, then `extra`."""
     thread_id = change.thread.id
     if change.added or change.removed:
-        await ctx.tell_broker(
-            ctx.access.membership_changed(thread_id, await receiver_ids(thread_id)),
-            f"membership of {thread_id} changed")
+        await ctx.receivers_changed(thread_id, f"membership of {thread_id} changed")
     events: list[Event] = []
     if change.entry is not None:
         events.append((ctx.topics.thread(thread_id), entry_event(change.entry)))

@@ -21,7 +21,8 @@ async def search_thread(user_id: str, thread_id: str, query: SearchQuery,
     hits = await msgsearch.search_thread(user_id, thread_id, query, before_seq)
     return ThreadSearchPage(
         messages=_events(hits.messages),
-        next_before_seq=hits.messages[-1].seq if hits.more and hits.messages else None)
+        next_before_seq=(hits.messages[-1].seq if hits.more and hits.messages
+                         else hits.resume_before_seq))
 
 
 async def search_messages(user_id: str, query: SearchQuery,

@@ -29,7 +29,7 @@ from contract.threads import (
 from models.clock import utcnow
 from models.readstate import accept_request as store_acceptance
 from models.readstate import update_settings
-from models.thread import Member, Role, Roster, ThreadKind, get_roster, receiver_ids
+from models.thread import Member, Role, Roster, ThreadKind, get_roster
 from models.threadlist import ListedThread, ListQuery, direct_thread_id, list_threads
 
 
@@ -124,9 +124,7 @@ async def change_settings(
     update = await update_settings(user_id, thread_id, changes)
     settings = settings_of(update.member)
     if update.delivery_changed:
-        await ctx.tell_broker(ctx.access.membership_changed(thread_id,
-                                                            await receiver_ids(thread_id)),
-                              f"{user_id} changed recv_msg_opt of {thread_id}")
+        await ctx.receivers_changed(thread_id, f"{user_id} changed recv_msg_opt of {thread_id}")
     await ctx.publish([(ctx.topics.user(user_id), ThreadSettingsEvent(
         type="thread_settings", thread_id=thread_id, settings=settings))])
     return settings

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from api.openapi_hooks import HOOK_OPERATIONS
 from api.openapi_ops import Op, Query, int_in, limit_query
-from api.routes import governance, threadlist, threads, webapp
+from api.routes import governance, threadlist, threads
 from api.schemas import (
     AddMembersBody,
     FriendGroupBody,
@@ -83,6 +83,7 @@ from contract.http import (
     ThreadCounts,
     UserProfile,
     UserSelf,
+    WebAppConfig,
 )
 from contract.rooms import RoomListItem
 from contract.stats import AdminStats
@@ -328,5 +329,5 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/openapi.json"): Op("This OpenAPI document", "none", raw="openapi"),
     ("GET", "/docs"): Op("The API docs page (Swagger UI)", "none", raw="html"),
     ("GET", "/app/config.json"): Op("Where the web client finds the MQTT WebSocket listener",
-                                    "none", data=webapp.WebAppConfig),
+                                    "none", data=WebAppConfig),
 }

@@ -119,3 +119,11 @@ class MemberSettings(Shape):
     marked_unread: bool
     muted_until: str | None
     recv_msg_opt: int
+
+
+class WebAppConfig(Shape):
+    """GET /app/config.json. `mqtt_ws_url` is null when the WebSocket listener is off. A host of
+    127.0.0.1, localhost, 0.0.0.0 or :: means "this machine": the page puts its own hostname
+    there, so the same answer works from the machine itself and from across a network."""
+
+    mqtt_ws_url: str | None

@@ -25,18 +25,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from tortoise import connections
 
 from contract.errors import InvalidParameterError
 from models.message import MESSAGE_TYPES, EntryKind, Message, Visible, visible_range
 from models.sqldialect import SqlDialect
-from models.thread import HistoryVisibility, Member, PastMember
+from models.thread import HistoryVisibility, Member, PastMember, Thread
 from models.user import check_id_ref, has_bad_chars
 
 QUERY_MAX = 200
 TRIGRAM_MIN = 3  # shorter queries cannot use a trigram index
+# A shorter query walks the thread's entries instead: each request walks at most this many, so
+# a rare 1-character text in a huge thread costs one bounded scan per page, never the thread.
+SHORT_SCAN_WINDOW = 10_000
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 100
 EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last datetime Python has
@@ -134,6 +137,8 @@ class Hits:
 
     messages: list[Message]
     more: bool
+    # A short query's page that stopped at its scan window: the before_seq to go on from.
+    resume_before_seq: int | None = None
 
 
 async def _run(sql: str, params: list[Any], limit: int) -> Hits:
@@ -159,12 +164,26 @@ async def search_thread(user_id: str, thread_id: str, query: SearchQuery,
         s.where.append(f"m.seq < {s.param(before_seq)}")
     s.filters(query)
     trigrams = len(text) >= TRIGRAM_MIN
+    resume: int | None = None
+    if not trigrams:
+        tops = [seq for seq in (visible.high, None if before_seq is None else before_seq - 1)
+                if seq is not None]
+        top = min(tops) if tops else await _last_seq(thread_id)
+        floor = top - SHORT_SCAN_WINDOW + 1
+        if floor > visible.low:
+            s.where.append(f"m.seq >= {s.param(floor)}")
+            resume = floor
     # On PostgreSQL, `seq + 0` keeps the planner off a backward walk of (thread_id, seq) that
     # filters every row for a rare text: the GIN index finds the matches, a top-N sort orders them.
     order = "m.seq + 0 DESC" if d.postgres and trigrams else "m.seq DESC"
-    return await _run(_statement(s, text, order, query.limit, fts=trigrams and not d.postgres),
-                      d.params,
-                      query.limit)
+    hits = await _run(_statement(s, text, order, query.limit, fts=trigrams and not d.postgres),
+                      d.params, query.limit)
+    return Hits(hits.messages, hits.more, resume)
+
+
+async def _last_seq(thread_id: str) -> int:
+    last = await Thread.filter(id=thread_id).values_list("last_seq", flat=True)
+    return cast(int, last[0]) if last else 0
 
 
 async def readable_ranges(user_id: str) -> dict[str, Visible]:

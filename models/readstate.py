@@ -49,9 +49,10 @@ async def mark_read(user_id: str, thread_id: str, seq: int) -> ReadMark:
             # tortoise's hints omit Value, which it resolves like any expression.
             When(delivered_seq__lt=target, then=cast(Any, Value(target))),
             default=F("delivered_seq"))))
-    # Reading clears the mark even when the read mark stays where it was.
-    cleared = (advanced and member.marked_unread) or bool(
-        await Member.filter(id=member.id, marked_unread=True).update(marked_unread=False))
+    # Reading clears the mark even when the read mark stays where it was (the row read above
+    # says whether there is one: most reads skip this second write).
+    cleared = member.marked_unread and (advanced or bool(
+        await Member.filter(id=member.id, marked_unread=True).update(marked_unread=False)))
     fresh = await Member.filter(id=member.id).first()
     if fresh is None:  # removed meanwhile
         raise NotAMemberError(thread_id)

@@ -104,16 +104,17 @@ async def rooms_near(lat: float, lng: float, radius_km: float, limit: int) -> li
     if box.lng_ranges is not None:
         query = query.filter(Q(*(Q(lng__gte=low, lng__lte=high) for low, high in box.lng_ranges),
                                join_type=Q.OR))
-    candidates = list(await query.annotate(member_count=Count("members")).group_by("id"))
-    rows = []
-    for thread in candidates:
-        if thread.lat is None or thread.lng is None:  # outside any box; for the type checker
-            continue
-        distance = haversine_km(lat, lng, thread.lat, thread.lng)
-        if distance <= radius_km:
-            rows.append(RoomRow(thread, _count_of(thread), round(distance, 3)))
-    rows.sort(key=lambda r: (r.distance_km, r.thread.id))
-    return rows[:limit]
+    # Distances from the places alone (three columns a room); member counts and whole rows only
+    # for the `limit` nearest, so a huge radius costs a narrow scan, not a join per room.
+    nearest = sorted(
+        (round(distance, 3), str(room_id))
+        for room_id, room_lat, room_lng in await query.values_list("id", "lat", "lng")
+        if room_lat is not None and room_lng is not None  # inside a box; for the type checker
+        and (distance := haversine_km(lat, lng, room_lat, room_lng)) <= radius_km
+    )[:limit]
+    threads = {t.id: t for t in await Thread.filter(id__in=[i for _, i in nearest]).annotate(
+        member_count=Count("members")).group_by("id")}
+    return [RoomRow(threads[i], _count_of(threads[i]), d) for d, i in nearest if i in threads]
 
 
 async def rooms_by_members(limit: int) -> list[RoomRow]:

@@ -15,17 +15,9 @@ from starlette.staticfiles import StaticFiles
 
 from api.auth import state_of
 from api.envelope import ok
-from contract.http import Shape
+from contract.http import WebAppConfig
 
 WEBAPP_DIR = Path(__file__).resolve().parent.parent / "webapp"
-
-
-class WebAppConfig(Shape):
-    """GET /app/config.json. `mqtt_ws_url` is null when the WebSocket listener is off. A host of
-    127.0.0.1, localhost, 0.0.0.0 or :: means "this machine": the page puts its own hostname
-    there, so the same answer works from the machine itself and from across a network."""
-
-    mqtt_ws_url: str | None
 
 
 async def config(request: Request) -> JSONResponse:
