@@ -1,6 +1,6 @@
-"""Sending messages and reading history: the one code path behind `POST …/messages` and the
-`send` op, and behind `GET …/messages`. A user who sends to a room they are not in joins it
-first (`actions.membership.join_thread`, 3011 when it is full).
+"""Sending messages: the one code path behind `POST …/messages` and the `send` op (reading the
+timeline is actions/history.py). A user who sends to a room they are not in joins it first
+(`actions.membership.join_thread`, 3011 when it is full).
 
     send_messages(ctx, drafts) -> one SendResult or MqimError per draft
 
@@ -19,10 +19,9 @@ from actions.membership import join_thread
 from actions.metrics import DB_APPEND_SECONDS, MESSAGES_PERSISTED
 from actions.timeline import entry_event
 from contract.errors import AlreadyMemberError, MqimError, NotAMemberError, RateLimitedError
-from contract.events import MessageEvent, ThreadLogEvent
 from contract.http import SendResult
 from models.append import NotInRoomError, append_messages
-from models.message import Appended, AppendResult, Draft, get_history
+from models.message import Appended, AppendResult, Draft
 
 SendOutcome = SendResult | MqimError
 
@@ -90,12 +89,3 @@ async def send_message(ctx: Context, draft: Draft) -> SendResult:
     if isinstance(outcome, MqimError):
         raise outcome
     return outcome
-
-
-async def history(
-    user_id: str, thread_id: str, *, after_seq: int | None, before_seq: int | None, limit: int,
-) -> list[MessageEvent | ThreadLogEvent]:
-    """A member's view of a thread's timeline, oldest first (see models.message.get_history)."""
-    entries = await get_history(user_id, thread_id, after_seq=after_seq, before_seq=before_seq,
-                                limit=limit)
-    return [entry_event(e) for e in entries]

@@ -75,6 +75,10 @@ class Settings:
     # Where uploads are stored (config/urls.py); empty = file://<data_dir>/uploads.
     storage_url: str = ""
     max_upload_bytes: int = 25 * 1024 * 1024
+    # Seconds after sending during which the sender may unsend (owner and admins: any time) and
+    # edit a message; 0 = no limit.
+    unsend_window: int = 24 * 3600
+    edit_window: int = 24 * 3600
     # The bridge's own broker account. In the embedded mode its password is derived from the
     # JWT secret, so nothing extra has to be configured.
     bridge_username: str = "mqim-bridge"
@@ -196,6 +200,8 @@ class Settings:
             raise ConfigError("MQIM_EMAIL_CODE_INTERVAL must be 0 or more seconds")
         if self.max_upload_bytes < 1:
             raise ConfigError("MQIM_MAX_UPLOAD_BYTES must be at least 1")
+        if self.unsend_window < 0 or self.edit_window < 0:
+            raise ConfigError("MQIM_UNSEND_WINDOW and MQIM_EDIT_WINDOW must be 0 or more seconds")
         _ = self.storage()
         if self.restore_window_days < 0:
             raise ConfigError("MQIM_RESTORE_WINDOW_DAYS must be 0 or more days")
@@ -214,7 +220,7 @@ RATE_LIMIT_NAMES = ("login_account", "login_address", "register_address", "code_
 _INT_FIELDS = {
     "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
     "max_body_chars", "bridge_batch_size", "email_code_interval", "restore_window_days",
-    "max_upload_bytes",
+    "max_upload_bytes", "unsend_window", "edit_window",
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",

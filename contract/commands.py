@@ -29,9 +29,10 @@ _REQ_RE = re.compile(rb'"req"\s*:\s*"((?:[^"\\\x00-\x1f]|\\["\\/]){1,%d})"' % RE
 # How far past the key its value may end: room for spacing and an escaped 64-character req.
 _REQ_MATCH_BYTES = 256
 
-SUPPORTED_OPS = ("send", "typing", "read", "delivered", "presence")
-# Named by docs/design.md but served by later releases: refused with a clear message, not "unknown".
-PLANNED_OPS = ("react", "unreact", "unsend", "edit", "vote")
+SUPPORTED_OPS = ("send", "typing", "read", "delivered", "presence", "react", "unreact", "unsend",
+                 "edit", "vote")
+EMOJI_MAX = 32
+MAX_POLL_OPTIONS = 10
 
 
 class CommandError(Exception):
@@ -46,8 +47,12 @@ class MessageContent(BaseModel):
     models apply the content rules)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-    type: StrictStr = Field(default="text", max_length=32)
+    # A name, or one of seed 004's numbers (contract/content.py maps them).
+    type: StrictStr | Annotated[StrictInt, Field(ge=0, le=INT_MAX)] = Field(
+        default="text", union_mode="left_to_right")
     body: StrictStr | None = None
+    # Typed per `type` (contract/content.py); bounded in size by the payload cap.
+    content: dict[str, Any] | None = None
     reply_to: IdField | None = None
     # Counts are bounded while parsing too, so a hostile list is refused before it is walked.
     mentions: list[IdField] = Field(default_factory=list, max_length=MAX_MENTIONS)
@@ -92,10 +97,55 @@ class PresenceCommand(_Command):
     status: Literal["online", "idle", "offline"]
 
 
-Command = SendCommand | TypingCommand | ReadCommand | DeliveredCommand | PresenceCommand
+EmojiField = Annotated[StrictStr, Field(min_length=1, max_length=EMOJI_MAX)]
+
+
+class ReactCommand(_Command):
+    op: Literal["react"]
+    thread_id: IdField
+    message_id: IdField
+    emoji: EmojiField
+
+
+class UnreactCommand(_Command):
+    op: Literal["unreact"]
+    thread_id: IdField
+    message_id: IdField
+    emoji: EmojiField
+
+
+class UnsendCommand(_Command):
+    op: Literal["unsend"]
+    thread_id: IdField
+    message_id: IdField
+
+
+class EditCommand(_Command):
+    """The new body and/or content; what is left out stays as it was."""
+
+    op: Literal["edit"]
+    thread_id: IdField
+    message_id: IdField
+    body: StrictStr | None = None
+    content: dict[str, Any] | None = None
+
+
+class VoteCommand(_Command):
+    """The caller's whole choice: it replaces their earlier votes; an empty list retracts."""
+
+    op: Literal["vote"]
+    thread_id: IdField
+    poll_id: IdField
+    option_ids: list[Annotated[StrictInt, Field(ge=0, le=INT_MAX)]] = Field(
+        max_length=MAX_POLL_OPTIONS)
+
+
+Command = (SendCommand | TypingCommand | ReadCommand | DeliveredCommand | PresenceCommand
+           | ReactCommand | UnreactCommand | UnsendCommand | EditCommand | VoteCommand)
 _BY_OP: dict[str, type[Command]] = {
     "send": SendCommand, "typing": TypingCommand, "read": ReadCommand,
-    "delivered": DeliveredCommand, "presence": PresenceCommand,
+    "delivered": DeliveredCommand, "presence": PresenceCommand, "react": ReactCommand,
+    "unreact": UnreactCommand, "unsend": UnsendCommand, "edit": EditCommand, "vote": VoteCommand,
 }
 
 
@@ -115,11 +165,8 @@ def parse_command(payload: bytes, max_bytes: int) -> Command:
     op = raw.get("op")
     model = _BY_OP.get(op) if isinstance(op, str) else None
     if model is None:
-        if op in PLANNED_OPS:
-            msg = f"op {op!r} is not supported by this server yet"
-        else:
-            shown = repr(op)[:40] if isinstance(op, str) else type(op).__name__
-            msg = f"unknown op {shown}; expected one of {', '.join(SUPPORTED_OPS)}"
+        shown = repr(op)[:40] if isinstance(op, str) else type(op).__name__
+        msg = f"unknown op {shown}; expected one of {', '.join(SUPPORTED_OPS)}"
         raise CommandError(InvalidParameterError(msg), req)
     try:
         return model.model_validate(raw)

@@ -7,7 +7,9 @@ adapter and the MQTT bridge report the same failure the same way. They know noth
     ├── InvalidParameterError (1001) ── ContentInvalidError (4003)
     ├── ForbiddenError (1004) ── NotAMemberError (3003), NotOwnerError (3006), NotAdminError (3007),
     │                            ThreadDissolvedError (3002), CannotActOnOwnerError (3008),
-    │                            MutedInThreadError (3010), BlockedError (1009)
+    │                            MutedInThreadError (3010), BlockedError (1009),
+    │                            WindowPassedError (4004), NotYourMessageError (4005),
+    │                            PollClosedError (4006)
     ├── NotFoundError (1005) ── UserNotFoundError (2006), ThreadNotFoundError (3001),
     │                           MessageNotFoundError (4001), UploadNotFoundError (4007)
     ├── AuthError ── TokenInvalidError (2001), TokenExpiredError (2002), LoginFailedError (2005),
@@ -61,6 +63,9 @@ class ErrorCode(StrEnum):
     INVITATION_DECIDED = "invitation_decided"
     UPLOAD_NOT_FOUND = "upload_not_found"
     UPLOAD_TOO_LARGE = "upload_too_large"
+    WINDOW_PASSED = "window_passed"
+    NOT_YOUR_MESSAGE = "not_your_message"
+    POLL_CLOSED = "poll_closed"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -155,6 +160,25 @@ class BlockedError(ForbiddenError):
 
     code = ErrorCode.BLOCKED
     number = 1009
+
+
+class WindowPassedError(ForbiddenError):
+    """Too long after sending to edit or unsend (MQIM_EDIT_WINDOW, MQIM_UNSEND_WINDOW)."""
+
+    code = ErrorCode.WINDOW_PASSED
+    number = 4004
+
+
+class NotYourMessageError(ForbiddenError):
+    """Only the sender may do this to a message (edit)."""
+
+    code = ErrorCode.NOT_YOUR_MESSAGE
+    number = 4005
+
+
+class PollClosedError(ForbiddenError):
+    code = ErrorCode.POLL_CLOSED
+    number = 4006
 
 
 class NotFoundError(MqimError):

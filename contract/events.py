@@ -23,6 +23,7 @@ from contract.http import (
     UserProfile,
     UserSelf,
 )
+from contract.msgactions import ActionResult
 from contract.receipts import DeliveredResult
 
 
@@ -41,8 +42,24 @@ class _Entry(WireEvent):
     created_at: int
 
 
+class ForwardedFrom(WireEvent):
+    """Where a forwarded message came from; `sender_id` is the original author."""
+
+    thread_id: str
+    message_id: str
+    sender_id: str | None
+
+
+MessageStatus = Literal["sent", "delivered", "read"]
+
+
 class MessageEvent(_Entry):
-    """A message (`message_reply` when it replies to another), on the thread topic."""
+    """A message (`message_reply` when it replies to another), on the thread topic.
+
+    Published as sent; history returns it in its current state: the latest edit (`edited_at`),
+    its `reactions` and `reply_count`, and, once unsent, a tombstone (`deleted`, no body, content,
+    attachments or mentions). `status` is given to the sender only, in history.
+    """
 
     type: Literal["message", "message_reply"]
     sender_id: str | None
@@ -52,6 +69,61 @@ class MessageEvent(_Entry):
     reply_to: str | None
     mentions: list[str]
     attachments: list[dict[str, Any]]
+    content: dict[str, Any] | None = None
+    forwarded_from: ForwardedFrom | None = None
+    edited_at: int | None = None
+    deleted: bool = False
+    reactions: dict[str, list[str]] = Field(default_factory=dict)
+    reply_count: int = 0
+    status: MessageStatus | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class _ActionEntry(WireEvent):
+    """An action on a message or poll, with its own seq; `message_id` names the message acted on
+    (an action entry is identified by `thread_id` + `seq`)."""
+
+    thread_id: str
+    seq: int
+    created_at: int
+
+
+class MessageReactionEvent(_ActionEntry):
+    type: Literal["message_reaction"]
+    message_id: str
+    user_id: str
+    reaction: str
+    action: Literal["add", "remove"]
+
+
+class MessageUnsendEvent(_ActionEntry):
+    type: Literal["message_unsend"]
+    message_id: str
+    deleted_by: str
+    deletionTimestamp: int  # noqa: N815  # seed 000's field name, kept on the wire
+
+
+class MessageEditEvent(_ActionEntry):
+    """The new version; once the message is unsent, its edits' `body` and `content` are erased."""
+
+    type: Literal["message_edit"]
+    message_id: str
+    body: str | None
+    content: dict[str, Any] | None
+    edited_at: int
+
+
+class PollOptionState(WireEvent):
+    option_id: int
+    votes: int
+    voters: list[str]
+
+
+class PollUpdateEvent(_ActionEntry):
+    type: Literal["poll_update"]
+    message_id: str
+    poll_id: str
+    options: list[PollOptionState]
+    closed: bool
 
 
 class ThreadLogEvent(_Entry):
@@ -111,8 +183,10 @@ class AckEvent(WireEvent):
 
     type: Literal["ack"]
     req: str | None
-    # send, read, delivered and presence answer with their result; typing with {}.
-    data: SendResult | ReadResult | DeliveredResult | PresenceResult | dict[str, Any]
+    # send, read, delivered, presence and the message actions answer with their result;
+    # typing with {}.
+    data: (SendResult | ReadResult | DeliveredResult | PresenceResult | ActionResult
+           | dict[str, Any])
 
 
 class ErrorEvent(WireEvent):
@@ -212,11 +286,13 @@ class FriendRemovedEvent(WireEvent):
     user_id: str
 
 
-TimelineEntry = Annotated[MessageEvent | ThreadLogEvent, Field(discriminator="type")]
+ActionEntry = MessageReactionEvent | MessageUnsendEvent | MessageEditEvent | PollUpdateEvent
+TimelineEvent = MessageEvent | ThreadLogEvent | ActionEntry
+TimelineEntry = Annotated[TimelineEvent, Field(discriminator="type")]
 
 DownlinkEvent = Annotated[
-    MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | DeliveryReceiptEvent
-    | ReadSyncEvent
+    MessageEvent | ThreadLogEvent | MessageReactionEvent | MessageUnsendEvent | MessageEditEvent
+    | PollUpdateEvent | TypingEvent | ReadReceiptEvent | DeliveryReceiptEvent | ReadSyncEvent
     | PresenceEvent | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent | ThreadAddedEvent
     | ThreadRemovedEvent | ThreadSettingsEvent | InvitationEvent | FriendRequestEvent
     | FriendRequestAcceptedEvent | FriendRequestRejectedEvent | FriendRemovedEvent,

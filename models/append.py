@@ -30,6 +30,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -264,7 +265,8 @@ def _entry(row: _Row, seq: int, now: datetime) -> Message:
         id=row.id, thread_id=draft.thread_id, seq=seq, kind=EntryKind.MESSAGE,
         sender_id=draft.sender_id, client_msg_id=draft.client_msg_id, type=draft.type,
         body=draft.body, reply_to=draft.reply_to, mentions=list(draft.mentions),
-        attachments=list(draft.attachments), created_at=now,
+        attachments=list(draft.attachments), content=draft.content,
+        forwarded_from=draft.forwarded_from, created_at=now,
     )
 
 
@@ -285,13 +287,15 @@ upd AS (
     RETURNING t.id, t.last_seq - v.n AS base),
 ins AS (
     INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, body,
-                         reply_to, mentions, attachments, created_at)
+                         reply_to, mentions, attachments, content, forwarded_from, deleted,
+                         created_at)
     SELECT r.id, r.thread_id, upd.base + r.ord, 'message', r.sender_id, r.client_msg_id,
-           r.type, r.body, r.reply_to, r.mentions::jsonb, r.attachments::jsonb, $3
+           r.type, r.body, r.reply_to, r.mentions::jsonb, r.attachments::jsonb,
+           r.content::jsonb, r.forwarded_from::jsonb, false, $3
     FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
-                $10::text[], $11::text[], $12::text[], $13::text[])
+                $10::text[], $11::text[], $12::text[], $13::text[], $17::text[], $18::text[])
          AS r(id, thread_id, ord, sender_id, client_msg_id, type, body, reply_to, mentions,
-              attachments)
+              attachments, content, forwarded_from)
     JOIN upd ON upd.id = r.thread_id),
 rs AS (
     UPDATE thread_member m SET read_seq = upd.base + s.ord
@@ -317,6 +321,8 @@ async def _write_postgres(
         [r.draft.reply_to for r in rows], [json.dumps(r.draft.mentions) for r in rows],
         [json.dumps(r.draft.attachments) for r in rows],
         [t for t, _, _ in reads], [u for _, u, _ in reads], [o for _, _, o in reads],
+        [_json_or_none(r.draft.content) for r in rows],
+        [_json_or_none(r.draft.forwarded_from) for r in rows],
     ])
     return {str(thread_id): int(base) for thread_id, base in result}
 
@@ -335,11 +341,12 @@ async def _write_sqlite(
                 bases[thread_id] = int(next(iter(found[0]))) - count
         await txn.execute_many(
             "INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, "
-            "body, reply_to, mentions, attachments, created_at) "
-            "VALUES (?, ?, ?, 'message', ?, ?, ?, ?, ?, ?, ?, ?)",
+            "body, reply_to, mentions, attachments, content, forwarded_from, deleted, "
+            "created_at) VALUES (?, ?, ?, 'message', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             [[r.id, t, bases[t] + r.ord, r.draft.sender_id, r.draft.client_msg_id, r.draft.type,
               r.draft.body, r.draft.reply_to, json.dumps(r.draft.mentions),
-              json.dumps(r.draft.attachments), now]
+              json.dumps(r.draft.attachments), _json_or_none(r.draft.content),
+              _json_or_none(r.draft.forwarded_from), now]
              for t, rows in by_thread.items() if t in bases for r in rows])
         await txn.execute_many(
             "UPDATE thread_member SET read_seq = ? "
@@ -347,6 +354,10 @@ async def _write_sqlite(
             [[bases[t] + ord_, t, sender, bases[t] + ord_] for t, rows in by_thread.items()
              if t in bases for sender, ord_ in _last_by_sender(rows).items()])
     return bases
+
+
+def _json_or_none(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _governance_refusal(

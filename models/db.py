@@ -29,7 +29,7 @@ MODEL_MODULES = [
     "models.user", "models.session", "models.thread", "models.message", "models.aclrule",
     "models.friendship", "models.friend_request", "models.block", "models.friendgroup",
     "models.verification", "models.presence", "models.invitation", "models.announcement",
-    "models.upload",
+    "models.upload", "models.reaction", "models.msgedit", "models.msgfile", "models.poll",
 ]
 
 

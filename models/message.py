@@ -42,6 +42,9 @@ HISTORY_LIMIT_MAX = 200
 class EntryKind(StrEnum):
     MESSAGE = "message"
     EVENT = "event"
+    # An action on a message (reaction, unsend, edit) or a poll update: `type` is the entry's
+    # top-level type (message_reaction, ...), `data` its fields, `sender` who acted.
+    ACTION = "action"
 
 
 class Message(Model):
@@ -67,11 +70,19 @@ class Message(Model):
     mentions: Any = fields.JSONField(default=list)
     attachments: Any = fields.JSONField(default=list)
     data: Any = fields.JSONField(null=True)
+    # The typed content of a message (docs/messages.md), as validated; None for plain text.
+    content: Any = fields.JSONField(null=True)
+    # {thread_id, message_id, sender_id} of the message this one is a forward of.
+    forwarded_from: Any = fields.JSONField(null=True)
+    edited_at = fields.DatetimeField(null=True)
+    # Unsent: body, content, attachments and mentions are erased; the row stays as a tombstone.
+    deleted = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "message"
         unique_together = (("thread", "seq"), ("sender", "client_msg_id"))
+        indexes = (("thread_id", "reply_to"),)
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,8 @@ class Draft:
     reply_to: str | None = None
     mentions: list[str] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    content: dict[str, Any] | None = None  # already validated for `type` (contract/content.py)
+    forwarded_from: dict[str, Any] | None = None  # set by forward only
 
 
 @dataclass(frozen=True)
@@ -104,8 +117,9 @@ def draft_of(content: MessageContent, sender_id: str, thread_id: str, client_msg
     """The draft of what a client sent (`sender_id` from the transport, never the payload)."""
     return Draft(
         sender_id=sender_id, thread_id=thread_id, client_msg_id=client_msg_id,
-        type=content.type, body=content.body, reply_to=content.reply_to,
+        type=str(content.type), body=content.body, reply_to=content.reply_to,
         mentions=list(content.mentions), attachments=list(content.attachments),
+        content=content.content,
     )
 
 

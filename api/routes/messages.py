@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from actions import history as history_action
 from actions import messaging, reading
 from api.auth import authenticate, state_of
 from api.envelope import ok
@@ -18,7 +19,7 @@ from models.message import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, draft_of
 
 async def history(request: Request) -> JSONResponse:
     caller = await authenticate(request)
-    entries = await messaging.history(
+    entries = await history_action.history(
         caller.user_id,
         request.path_params["thread_id"],
         after_seq=query_int(request, "after_seq"),

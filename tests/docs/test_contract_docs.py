@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from contract import errors
-from contract.commands import PLANNED_OPS, SUPPORTED_OPS, Command, CommandError, parse_command
+from contract.commands import SUPPORTED_OPS, Command, CommandError, parse_command
 from contract.events import DownlinkEvent
 from contract.events import parse as parse_event
 from tests.docs.markdown import DOCS, backticked, code_blocks, read, section, table_rows
@@ -114,15 +114,6 @@ def test_every_example_parses_as_the_contract(page: str) -> None:
 def test_documented_events_cover_every_type() -> None:
     shown = {e["type"] for e in _examples(MQTT_DOC, strict=True) if "op" not in e}
     assert sorted(set(EVENTS) - shown) == [], "event types without an example in docs/mqtt.md"
-
-
-@pytest.mark.parametrize("op", PLANNED_OPS)
-def test_planned_ops_are_refused_as_documented(op: str) -> None:
-    assert f"`{op}`" in MQTT_DOC
-    with pytest.raises(CommandError) as refused:
-        parse_command(json.dumps({"op": op, "req": "r"}).encode(), 1024)
-    assert refused.value.error.msg == f"op {op!r} is not supported by this server yet"
-    assert "op 'react' is not supported by this server yet" in MQTT_DOC
 
 
 def test_unknown_op_is_refused_as_documented() -> None:

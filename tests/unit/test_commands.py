@@ -28,7 +28,7 @@ def test_valid_commands_parse() -> None:
         (b"null", None, "JSON object"),
         (b'{"op": "dance", "req": "r"}', "r", "unknown op"),
         (b'{"req": "r"}', "r", "unknown op"),
-        (b'{"op": "unsend", "req": "r"}', "r", "not supported by this server yet"),
+        (b'{"op": "unsend", "req": "r"}', "r", "message_id"),
         (b'{"op": "presence", "req": "r", "status": "away"}', "r", "status"),
         (b'{"op": "send", "req": "r", "thread_id": "t"}', "r", "client_msg_id"),
         (b'{"op": "read", "req": "r", "thread_id": "t", "seq": "3"}', "r", "seq"),
