@@ -1,6 +1,7 @@
 """What every use case gets besides its arguments: settings, the publisher, the broker's access
-sync, the topic scheme and the abuse limits. Built once per process by the entry point and
-passed in (never looked up), so the same action runs under HTTP, the bridge or a test.
+sync, the topic scheme, the abuse limits and the upload storage. Built once per process by the
+entry point and passed in (never looked up), so the same action runs under HTTP, the bridge or a
+test.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from config import Settings
 from contract.topics import TopicScheme
 from models.ratelimit import RateLimits
 from models.thread import receiver_ids
+from storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ class Context:
     access: AccessSync
     topics: TopicScheme
     limits: RateLimits
+    # Where uploads live (storage/): the routes stream into it, an unsend erases from it.
+    storage: Storage
 
     async def publish(self, events: Sequence[Event], *, qos: int = 1) -> None:
         """Publish after commit. A broker failure never undoes the commit (the change is stored

@@ -13,12 +13,13 @@ import io
 import re
 import unicodedata
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 from PIL import Image, UnidentifiedImageError
 
 from contract.errors import InvalidParameterError, UploadNotFoundError, UploadTooLargeError
 from contract.uploads import UploadView
+from models.msgfile import unreferenced
 from models.upload import NAME_MAX, Upload, new_upload_id, readable_upload
 from storage import Download, Storage, TooLargeError
 
@@ -155,3 +156,11 @@ async def fetch_upload(storage: Storage, user_id: str, upload_id: str) -> tuple[
     except FileNotFoundError as exc:
         raise UploadNotFoundError(f"no upload {upload_id}") from exc
     return upload, download
+
+
+async def erase_unreferenced(storage: Storage, upload_ids: Sequence[str]) -> None:
+    """After an unsend: delete from storage, then from the table, the files no message
+    references any more. The row goes last, so a failed delete leaves a row to retry from."""
+    for upload in await unreferenced(upload_ids):
+        await storage.delete(upload.storage_key)
+        await upload.delete()

@@ -21,11 +21,15 @@ from api.routes import (
     friends,
     governance,
     health,
+    history,
+    images,
     invitations,
     me,
     messages,
     mqtt_hooks,
+    msgactions,
     msgsearch,
+    polls,
     presence,
     receipts,
     rooms,
@@ -44,6 +48,7 @@ from contract.errors import MqimError
 from contract.topics import TopicScheme
 from models.db import open_database
 from models.ratelimit import RateLimits
+from storage import open_storage
 
 
 def create_app(
@@ -71,15 +76,16 @@ def create_app(
                     ServicePublisher(lambda: service_client(settings, client_id))
                 )
             ctx = Context(settings, events, access, TopicScheme(settings.topic_prefix),
-                          RateLimits.from_settings(settings) if limits is None else limits)
+                          RateLimits.from_settings(settings) if limits is None else limits,
+                          open_storage(settings))
             state = ApiState(ctx, directory, build_mailer(settings))
             yield {"api": state}
 
     return Starlette(
         routes=[*accounts.routes, *me.routes, *threadlist.routes, *threads.routes,
                 *governance.routes, *invitations.routes, *rooms.routes, *msgsearch.routes,
-                *messages.routes,
-                *receipts.routes,
+                *history.routes, *messages.routes, *msgactions.routes, *polls.routes,
+                *images.routes, *receipts.routes,
                 *admin.routes, *uploads.routes,
                 *users.routes, *friends.routes, *mqtt_hooks.routes, *presence.routes,
                 *health.routes, *apidocs.routes, *webapp.routes],

@@ -28,6 +28,7 @@ from broker.link.uplinks import Received, UplinkSource
 from config import Settings
 from contract.topics import TopicKind, TopicScheme
 from models.ratelimit import RateLimits
+from storage import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ async def run_bridge(
     """
     scheme = TopicScheme(settings.topic_prefix)
     limits = RateLimits.from_settings(settings) if limits is None else limits
+    storage = open_storage(settings)
 
     def context(events: EventPublisher) -> Context:
-        return Context(settings, events, access, scheme, limits)
+        return Context(settings, events, access, scheme, limits, storage)
     if uplinks is not None:
         if publisher is None:
             raise ValueError("an in-process uplink source needs an in-process publisher")

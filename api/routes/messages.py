@@ -1,5 +1,5 @@
-"""History, sending, read marks and sync: parse -> the same use cases as the MQTT ops ->
-serialise."""
+"""Sending, read marks and sync: parse -> the same use cases as the MQTT ops -> serialise
+(reading history is api/routes/history.py)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from actions import history as history_action
 from actions import messaging, reading
 from api.auth import authenticate, state_of
 from api.envelope import ok
-from api.schemas import ReadBody, SendBody, parse_body, query_int
-from models.message import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, draft_of
-
-
-async def history(request: Request) -> JSONResponse:
-    caller = await authenticate(request)
-    entries = await history_action.history(
-        caller.user_id,
-        request.path_params["thread_id"],
-        after_seq=query_int(request, "after_seq"),
-        before_seq=query_int(request, "before_seq"),
-        limit=query_int(request, "limit", default=HISTORY_LIMIT_DEFAULT, minimum=1,
-                        maximum=HISTORY_LIMIT_MAX) or HISTORY_LIMIT_DEFAULT,
-    )
-    return ok(entries)
+from api.schemas import ReadBody, SendBody, parse_body
+from models.message import draft_of
 
 
 async def send(request: Request) -> JSONResponse:
@@ -52,7 +38,6 @@ async def sync(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/threads/{thread_id:id}/messages", history, methods=["GET"]),
     Route("/api/threads/{thread_id:id}/messages", send, methods=["POST"]),
     Route("/api/threads/{thread_id:id}/read", read, methods=["POST"]),
     Route("/api/sync", sync, methods=["GET"]),

@@ -21,7 +21,7 @@ from actions.uploads import fetch_upload, store_upload
 from api.auth import authenticate, state_of
 from api.envelope import ok
 from contract.errors import InvalidParameterError, UploadTooLargeError
-from storage import Storage, open_storage
+from storage import Storage
 from storage.base import content_disposition
 
 FIELD = "file"
@@ -107,13 +107,7 @@ class FilePart:
 
 
 def _storage(request: Request) -> Storage:
-    """One backend per app, made on first use from the settings."""
-    app_state = request.app.state
-    storage: Storage | None = getattr(app_state, "storage", None)
-    if storage is None:
-        storage = open_storage(state_of(request).ctx.settings)
-        app_state.storage = storage
-    return storage
+    return state_of(request).ctx.storage
 
 
 async def upload(request: Request) -> JSONResponse:
