@@ -73,7 +73,7 @@ class MessageEvent(_Entry):
     forwarded_from: ForwardedFrom | None = None
     edited_at: int | None = None
     deleted: bool = False
-    reactions: dict[str, list[str]] = Field(default_factory=dict)
+    reactions: dict[str, list[str]] = Field(default={})  # copied per instance by pydantic
     reply_count: int = 0
     status: MessageStatus | None = Field(default=None, exclude_if=lambda value: value is None)
 

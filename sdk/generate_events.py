@@ -69,6 +69,8 @@ def _py(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
+    if value in ({}, []):  # pydantic copies a mutable default for each instance
+        return repr(value)
     raise ValueError(f"unsupported default {value!r}")
 
 
@@ -96,7 +98,8 @@ def annotation(schema: Schema) -> str:
     if kind == "array":
         return f"list[{annotation(schema['items'])}]"
     if kind == "object" and "properties" not in schema:
-        return "dict[str, Any]"
+        values = schema.get("additionalProperties")
+        return f"dict[str, {annotation(values)}]" if isinstance(values, dict) else "dict[str, Any]"
     if kind is None and set(schema) <= {"title", "description", "default"}:
         return "Any"
     raise ValueError(f"unsupported schema {schema!r}")
@@ -107,6 +110,8 @@ def _field(name: str, schema: Schema, required: bool) -> str:
     parts = []
     if python_name != name:
         parts.append(f'alias="{name}"')
+    if not required and "default" not in schema:
+        raise ValueError(f"optional field {name!r} without a default in its schema")
     if not required:
         parts.append(f"default={_py(schema.get('default'))}")
     line = f"    {python_name}: {annotation(schema)}"

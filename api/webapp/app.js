@@ -149,6 +149,12 @@ class App {
         this.threads.onTimeline(event, this.#viewing(event.thread_id));
         if (this.chat?.threadId === event.thread_id) this.chat.onTimeline(event);
         break;
+      case "message_reaction":
+      case "message_unsend":
+      case "message_edit":
+      case "poll_update":  // acts on a message: the open chat shows it; the list is unchanged
+        if (this.chat?.threadId === event.thread_id) this.chat.onTimeline(event);
+        break;
       case "typ":
         if (this.chat?.threadId === event.thread_id) this.chat.onTyping(event);
         break;

@@ -18,6 +18,16 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
 
+class ActionResult(Event):
+    """The timeline entry an action wrote: `seq` is None when nothing changed (a reaction that
+    was already there, a vote for what the caller had already chosen).
+    """
+
+    thread_id: str
+    message_id: str
+    seq: int | None
+
+
 class DeliveredResult(Event):
     """POST …/delivered and the `delivered` op's ack: the caller's delivered mark after it."""
 
@@ -53,7 +63,7 @@ class AckEvent(Event):
 
     type: Literal["ack"]
     req: str | None
-    data: SendResult | ReadResult | DeliveredResult | PresenceResult | dict[str, Any]
+    data: SendResult | ReadResult | DeliveredResult | PresenceResult | ActionResult | dict[str, Any]
 
 
 class DeliveryReceiptEvent(Event):
@@ -74,6 +84,14 @@ class ErrorEvent(Event):
     error: str
     msg: str
     retry_after: int | None = None
+
+
+class ForwardedFrom(Event):
+    """Where a forwarded message came from; `sender_id` is the original author."""
+
+    thread_id: str
+    message_id: str
+    sender_id: str | None
 
 
 class FriendRemovedEvent(Event):
@@ -150,8 +168,26 @@ class MemberSettings(Event):
     recv_msg_opt: int
 
 
+class MessageEditEvent(Event):
+    """The new version; once the message is unsent, its edits' `body` and `content` are erased."""
+
+    thread_id: str
+    seq: int
+    created_at: int
+    type: Literal["message_edit"]
+    message_id: str
+    body: str | None
+    content: dict[str, Any] | None
+    edited_at: int
+
+
 class MessageEvent(Event):
-    """A message (`message_reply` when it replies to another), on the thread topic."""
+    """A message (`message_reply` when it replies to another), on the thread topic.
+
+    Published as sent; history returns it in its current state: the latest edit (`edited_at`),
+    its `reactions` and `reply_count`, and, once unsent, a tombstone (`deleted`, no body, content,
+    attachments or mentions). `status` is given to the sender only, in history.
+    """
 
     thread_id: str
     seq: int
@@ -165,6 +201,51 @@ class MessageEvent(Event):
     reply_to: str | None
     mentions: list[str]
     attachments: list[dict[str, Any]]
+    content: dict[str, Any] | None = None
+    forwarded_from: ForwardedFrom | None = None
+    edited_at: int | None = None
+    deleted: bool = False
+    reactions: dict[str, list[str]] = {}
+    reply_count: int = 0
+    status: Literal["sent", "delivered", "read"] | None = None
+
+
+class MessageReactionEvent(Event):
+    thread_id: str
+    seq: int
+    created_at: int
+    type: Literal["message_reaction"]
+    message_id: str
+    user_id: str
+    reaction: str
+    action: Literal["add", "remove"]
+
+
+class MessageUnsendEvent(Event):
+    thread_id: str
+    seq: int
+    created_at: int
+    type: Literal["message_unsend"]
+    message_id: str
+    deleted_by: str
+    deletionTimestamp: int  # noqa: N815  # the wire's own field name
+
+
+class PollOptionState(Event):
+    option_id: int
+    votes: int
+    voters: list[str]
+
+
+class PollUpdateEvent(Event):
+    thread_id: str
+    seq: int
+    created_at: int
+    type: Literal["poll_update"]
+    message_id: str
+    poll_id: str
+    options: list[PollOptionState]
+    closed: bool
 
 
 class PresenceEvent(Event):
@@ -267,16 +348,17 @@ class UserUpdatedEvent(Event):
 
 
 DownlinkEvent = Annotated[
-    MessageEvent | ThreadLogEvent | TypingEvent | ReadReceiptEvent | DeliveryReceiptEvent
-    | ReadSyncEvent | PresenceEvent | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent
-    | ThreadAddedEvent | ThreadRemovedEvent | ThreadSettingsEvent | InvitationEvent
-    | FriendRequestEvent | FriendRequestAcceptedEvent | FriendRequestRejectedEvent
-    | FriendRemovedEvent,
+    MessageEvent | ThreadLogEvent | MessageReactionEvent | MessageUnsendEvent | MessageEditEvent
+    | PollUpdateEvent | TypingEvent | ReadReceiptEvent | DeliveryReceiptEvent | ReadSyncEvent
+    | PresenceEvent | AckEvent | ErrorEvent | KickedEvent | UserUpdatedEvent | ThreadAddedEvent
+    | ThreadRemovedEvent | ThreadSettingsEvent | InvitationEvent | FriendRequestEvent
+    | FriendRequestAcceptedEvent | FriendRequestRejectedEvent | FriendRemovedEvent,
     Field(discriminator="type"),
 ]
 
 TimelineEntry = Annotated[
-    MessageEvent | ThreadLogEvent,
+    MessageEvent | ThreadLogEvent | MessageReactionEvent | MessageUnsendEvent | MessageEditEvent
+    | PollUpdateEvent,
     Field(discriminator="type"),
 ]
 

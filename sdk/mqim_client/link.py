@@ -37,11 +37,10 @@ from mqim_client.events import (
     KickedEvent,
     MessageEvent,
     ThreadAddedEvent,
-    ThreadLogEvent,
     ThreadRemovedEvent,
 )
 from mqim_client.outbox import Outbox
-from mqim_client.timeline import Timeline, initial_positions
+from mqim_client.timeline import Entry, Timeline, initial_positions
 
 log = logging.getLogger("mqim_client")
 # paho's own lines ("failed to receive on socket" when the broker goes away) go here, below
@@ -301,7 +300,7 @@ class Link:
         except ValidationError:
             log.warning("ignoring an event this SDK does not know: %.200r", payload)
             return
-        if isinstance(event, MessageEvent | ThreadLogEvent):
+        if isinstance(event, Entry):
             if isinstance(event, MessageEvent):
                 self.outbox.on_echo(event)
             if self.timeline.offer(event):

@@ -15,9 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from mqim_client.events import MessageEvent, ThreadLogEvent
+from mqim_client.events import (
+    MessageEditEvent,
+    MessageEvent,
+    MessageReactionEvent,
+    MessageUnsendEvent,
+    PollUpdateEvent,
+    ThreadLogEvent,
+)
 
-Entry = MessageEvent | ThreadLogEvent
+# Everything with a seq of its own: messages, thread events and the actions on messages.
+Entry = (MessageEvent | ThreadLogEvent | MessageReactionEvent | MessageUnsendEvent
+         | MessageEditEvent | PollUpdateEvent)
 
 
 class Timeline:

@@ -62,4 +62,22 @@ async def test_two_people_chat_live_and_history_survives_reload(
     await alice.send("Bring water")
     await expect(bob.bodies()).to_have_text([*chat, "Bring water"])
     await expect(alice.bodies()).to_have_text([*chat, "Bring water"])
+
+    # Bob reacts to the last message: both see the count live; a reload shows it from history.
+    water = bob.page.locator(".timeline .msg", has_text="Bring water")
+    await water.hover()
+    await water.locator("button.react").click()
+    await expect(alice.page.locator(".timeline .msg", has_text="Bring water")
+                 .locator(".reaction")).to_have_text("👍 1")
+    await expect(water.locator(".reaction")).to_have_attribute("aria-pressed", "true")
+    # Alice unsends it: it becomes a tombstone on both sides, and stays one after a reload.
+    alice.page.once("dialog", lambda dialog: dialog.accept())
+    mine = alice.page.locator(".timeline .msg.mine", has_text="Bring water")
+    await mine.hover()
+    await mine.locator("button.unsend").click()
+    await expect(bob.bodies()).to_have_text([*chat, "Message unsent"])
+    await alice.page.reload()
+    await alice.wait_live()
+    await expect(alice.bodies()).to_have_text([*chat, "Message unsent"])
+    await expect(alice.page.locator(".reaction")).to_have_count(0)
     await save_screenshot(browser, f"chat-{mode}", alice, bob)

@@ -1,5 +1,6 @@
 // One open thread: its history with infinite scroll back, live entries, sends shown as pending
-// until confirmed, typing, read receipts ("Seen by") and the governance buttons.
+// until confirmed, typing, read receipts ("Seen by"), reactions, edits and unsends, and the
+// governance buttons.
 
 import { h, replaceChildren, timeOf } from "./dom.js";
 import { isMuted } from "./threads.js";
@@ -9,6 +10,9 @@ const TYPING_RESEND_MS = 3000;   // while typing, say so again this often
 const TYPING_IDLE_MS = 4000;     // then "stopped typing" after this long without a key
 const TYPING_SHOW_MS = 6000;     // how long another's "typing" shows without a renewal
 const MUTE_FOREVER = "9999-12-31T00:00:00Z";
+const QUICK_REACTION = "👍";
+// Timeline entries that act on a message: they take a seq but show on the message they name.
+const ACTIONS = new Set(["message_reaction", "message_unsend", "message_edit", "poll_update"]);
 
 export class ChatView {
   constructor(app, threadId, root) {
@@ -16,6 +20,7 @@ export class ChatView {
     this.threadId = threadId;
     this.root = root;
     this.entries = new Map();      // seq -> element
+    this.messages = new Map();     // message_id -> { entry, el } of the messages shown
     this.pendingEls = new Map();   // client_msg_id -> element
     this.readSeqs = new Map();     // member id -> read_seq
     this.myReadSeq = 0;
@@ -158,6 +163,7 @@ export class ChatView {
 
   #insert(entry) {
     if (this.entries.has(entry.seq)) return false;
+    if (ACTIONS.has(entry.type)) this.#apply(entry);
     const el = this.#entryEl(entry);
     // Live entries go at the end; pages of earlier ones in their place.
     const after = entry.seq > this.lastSeq ? null
@@ -168,7 +174,7 @@ export class ChatView {
       this.pendingEls.get(entry.client_msg_id).remove();
       this.pendingEls.delete(entry.client_msg_id);
     }
-    if (entry.type !== "event" && entry.sender_id === this.me) {
+    if ((entry.type === "message" || entry.type === "message_reply") && entry.sender_id === this.me) {
       this.myLastSeq = Math.max(this.myLastSeq, entry.seq);
       this.myReadSeq = Math.max(this.myReadSeq, entry.seq);  // a send moves one's own read mark
     }
@@ -176,6 +182,8 @@ export class ChatView {
   }
 
   #entryEl(entry) {
+    // An action's own element only holds its seq's place; its effect shows on the message.
+    if (ACTIONS.has(entry.type)) return h("div", { class: "action", hidden: true, "data-seq": entry.seq });
     if (entry.type === "event") {
       // The server's text names people by id: show the author by name.
       const text = entry.logMessageBody ?? entry.logMessageType;
@@ -184,11 +192,73 @@ export class ChatView {
         byAuthor ? [this.app.names.span(entry.author), text.slice(entry.author.length)] : text);
     }
     const mine = entry.sender_id === this.me;
-    return h("div", { class: `msg ${mine ? "mine" : "theirs"}`, "data-seq": entry.seq },
-      h("div", { class: "meta" },
-        mine ? null : this.app.names.span(entry.sender_id, "sender"),
-        h("time", { datetime: new Date(entry.created_at).toISOString() }, timeOf(entry.created_at))),
-      h("div", { class: "body" }, entry.body || `[${entry.msg_type}]`));
+    const el = h("div", { class: `msg ${mine ? "mine" : "theirs"}`, "data-seq": entry.seq,
+      "data-message-id": entry.message_id });
+    const shown = { entry: { ...entry, reactions: { ...(entry.reactions ?? {}) } }, el };
+    this.messages.set(entry.message_id, shown);
+    this.#renderMessage(shown);
+    return el;
+  }
+
+  #renderMessage({ entry, el }) {
+    const mine = entry.sender_id === this.me;
+    const meta = h("div", { class: "meta" },
+      mine ? null : this.app.names.span(entry.sender_id, "sender"),
+      h("time", { datetime: new Date(entry.created_at).toISOString() }, timeOf(entry.created_at)),
+      entry.edited_at && !entry.deleted ? h("span", { class: "edited" }, "edited") : null);
+    if (entry.deleted) {
+      el.classList.add("deleted");
+      replaceChildren(el, meta, h("div", { class: "body" }, "Message unsent"));
+      return;
+    }
+    const reactions = Object.entries(entry.reactions ?? {}).filter(([, users]) => users.length)
+      .map(([emoji, users]) => h("button", { type: "button", class: "reaction",
+        "aria-pressed": String(users.includes(this.me)), title: users.join(", "),
+        onclick: () => this.#react(entry, emoji) }, `${emoji} ${users.length}`));
+    const tools = h("div", { class: "tools" },
+      h("button", { type: "button", class: "link react", "aria-label": "React",
+        onclick: () => this.#react(entry, QUICK_REACTION) }, QUICK_REACTION),
+      mine ? h("button", { type: "button", class: "link unsend",
+        onclick: () => this.#unsend(entry) }, "Unsend") : null);
+    replaceChildren(el, meta, h("div", { class: "body" }, entry.body || `[${entry.msg_type}]`),
+      reactions.length ? h("div", { class: "reactions" }, reactions) : null, tools);
+    if (entry.seq === this.myLastSeq) this.#seenBy();
+  }
+
+  // A reaction, edit, unsend or poll update changes a message already on screen (one that is
+  // not, further back, comes from the server in its current state when it is loaded).
+  #apply(action) {
+    const shown = this.messages.get(action.message_id);
+    if (!shown) return;
+    const entry = shown.entry;
+    if (action.type === "message_reaction") {
+      const users = new Set(entry.reactions[action.reaction] ?? []);
+      if (action.action === "add") users.add(action.user_id); else users.delete(action.user_id);
+      entry.reactions[action.reaction] = [...users];
+    } else if (action.type === "message_edit") {
+      Object.assign(entry, { body: action.body, content: action.content, edited_at: action.edited_at });
+    } else if (action.type === "message_unsend") {
+      Object.assign(entry, { deleted: true, body: null, content: null, reactions: {} });
+    } else if (action.type === "poll_update" && entry.content) {
+      entry.content = { ...entry.content, closed: action.closed,
+        options: entry.content.options.map((o) => ({ ...o,
+          votes: action.options.find((n) => n.option_id === o.option_id)?.votes ?? o.votes })) };
+    }
+    this.#renderMessage(shown);
+  }
+
+  async #react(entry, emoji) {
+    const mine = (entry.reactions[emoji] ?? []).includes(this.me);
+    const path = `/api/threads/${this.threadId}/messages/${entry.message_id}/reactions`;
+    await this.app.guard(() => (mine
+      ? this.app.session.api("DELETE", `${path}/${encodeURIComponent(emoji)}`)
+      : this.app.session.api("POST", path, { emoji })));
+  }
+
+  async #unsend(entry) {
+    if (!window.confirm("Unsend this message for everyone?")) return;
+    await this.app.guard(() => this.app.session.api("DELETE",
+      `/api/threads/${this.threadId}/messages/${entry.message_id}`));
   }
 
   #toBottom() { this.scroller.scrollTop = this.scroller.scrollHeight; }
