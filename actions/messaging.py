@@ -8,20 +8,38 @@ A batch is stored in one atomic write (models/append.py); its thread events are 
 that commit, in seq order. A retry (same sender and client_msg_id, same thread) is answered with
 the first result and its event is published again, because the first attempt may have committed
 and died before publishing; receivers deduplicate by (thread_id, seq).
+
+Content that names an upload (`content.upload_id`, `attachments[].upload_id`) must name one the
+sender may read (4007 otherwise); a batch's uploads are loaded in one query, and the content is
+completed from them (url, size, image dimensions, file name) when the client left those out.
+Once stored, each message is linked to its uploads (models/msgfile.py), before its event goes
+out, so whoever can read the message can fetch its files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from actions.context import Context
 from actions.membership import join_thread
 from actions.metrics import DB_APPEND_SECONDS, MESSAGES_PERSISTED
 from actions.timeline import entry_event
-from contract.errors import AlreadyMemberError, MqimError, NotAMemberError, RateLimitedError
+from actions.uploads import upload_url
+from contract.content import MEDIA_TYPES
+from contract.errors import (
+    AlreadyMemberError,
+    MqimError,
+    NotAMemberError,
+    RateLimitedError,
+    UploadNotFoundError,
+)
 from contract.http import SendResult
 from models.append import NotInRoomError, append_messages
-from models.message import Appended, AppendResult, Draft
+from models.message import Appended, AppendResult, Draft, upload_ids_of
+from models.msgfile import link_files
+from models.upload import Upload, may_read_upload
 
 SendOutcome = SendResult | MqimError
 
@@ -37,8 +55,17 @@ async def send_messages(ctx: Context, drafts: Sequence[Draft]) -> list[SendOutco
             outcomes[index] = exc
         else:
             allowed.append(index)
-    results = await _append_joining_rooms(ctx, [drafts[i] for i in allowed])
+    completed = await with_uploads([drafts[i] for i in allowed])
+    for index, done in zip(list(allowed), completed, strict=True):
+        if isinstance(done, MqimError):
+            outcomes[index] = done
+            allowed.remove(index)
+    ready = [d for d in completed if isinstance(d, Draft)]
+    results = await _append_joining_rooms(ctx, ready)
     entries = {r.entry.id: r.entry for r in results if isinstance(r, Appended)}
+    await link_files(None, [
+        (r.entry, upload_id) for r in results if isinstance(r, Appended) and not r.duplicate
+        for upload_id in upload_ids_of(r.entry.content, r.entry.attachments)])
     MESSAGES_PERSISTED.inc(sum(1 for r in results if isinstance(r, Appended) and not r.duplicate))
     await ctx.publish([
         (ctx.topics.thread(e.thread_id), entry_event(e))
@@ -49,6 +76,67 @@ async def send_messages(ctx: Context, drafts: Sequence[Draft]) -> list[SendOutco
             message_id=result.entry.id, seq=result.entry.seq, thread_id=result.entry.thread_id,
             client_msg_id=result.entry.client_msg_id, duplicate=result.duplicate)
     return [o for o in outcomes if o is not None]
+
+
+async def with_uploads(drafts: Sequence[Draft]) -> list[Draft | MqimError]:
+    """Each draft with its uploads' details filled in, or the error that refuses it (4003 for
+    a malformed attachment upload_id, 4007 for an upload its sender may not read)."""
+    wanted: list[list[str] | MqimError] = []
+    for draft in drafts:
+        try:
+            wanted.append(upload_ids_of(draft.content, draft.attachments))
+        except MqimError as exc:
+            wanted.append(exc)
+    ids = {u for w in wanted if isinstance(w, list) for u in w}
+    if not ids:
+        return [w if isinstance(w, MqimError) else d for d, w in zip(drafts, wanted, strict=True)]
+    uploads = {u.id: u for u in await Upload.filter(id__in=sorted(ids))}  # one query
+    readable: dict[tuple[str, str], bool] = {}
+    completed: list[Draft | MqimError] = []
+    for draft, names in zip(drafts, wanted, strict=True):
+        if isinstance(names, MqimError):
+            completed.append(names)
+            continue
+        missing = None
+        for upload_id in names:
+            key = (draft.sender_id, upload_id)
+            upload = uploads.get(upload_id)
+            if key not in readable:  # a query only for someone else's upload
+                readable[key] = upload is not None and await may_read_upload(
+                    draft.sender_id, upload)
+            if not readable[key]:
+                missing = upload_id
+                break
+        if missing is not None:
+            completed.append(UploadNotFoundError(f"no upload {missing}"))
+        elif names:
+            completed.append(_filled(draft, uploads))
+        else:
+            completed.append(draft)
+    return completed
+
+
+def _filled(draft: Draft, uploads: dict[str, Upload]) -> Draft:
+    """The draft with what its uploads tell filled into what the client left out."""
+    content = draft.content
+    if content is not None and "upload_id" in content and draft.type in MEDIA_TYPES:
+        content = _completed(content, uploads[content["upload_id"]], draft.type)
+    attachments = [
+        _completed(a, uploads[a["upload_id"]], "attachment")
+        if "upload_id" in a else a
+        for a in draft.attachments]
+    return dataclasses.replace(draft, content=content, attachments=attachments)
+
+
+def _completed(fields: dict[str, Any], upload: Upload, kind: str) -> dict[str, Any]:
+    known: dict[str, Any] = {"url": upload_url(upload.id), "size": upload.size}
+    if kind in ("image", "attachment") and upload.width and upload.height:
+        known |= {"width": upload.width, "height": upload.height}
+    if kind in ("file", "attachment"):
+        known["name"] = upload.name
+    if kind == "attachment":
+        known["content_type"] = upload.content_type
+    return {**known, **fields}
 
 
 async def _append_joining_rooms(ctx: Context, drafts: Sequence[Draft]) -> list[AppendResult]:

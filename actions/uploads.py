@@ -164,3 +164,12 @@ async def erase_unreferenced(storage: Storage, upload_ids: Sequence[str]) -> Non
     for upload in await unreferenced(upload_ids):
         await storage.delete(upload.storage_key)
         await upload.delete()
+
+
+async def discard_upload(storage: Storage, upload_id: str) -> None:
+    """Forget an upload made for a request that then failed (a multipart send that was refused,
+    an avatar that is not an image): bytes first, then the row, as in erase_unreferenced."""
+    upload = await Upload.get_or_none(id=upload_id)
+    if upload is not None:
+        await storage.delete(upload.storage_key)
+        await upload.delete()

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from api.openapi_hooks import HOOK_OPERATIONS
+from api.openapi_messages import MESSAGE_OPERATIONS
 from api.openapi_ops import Op, Query, int_in, limit_query
 from api.routes import governance, threadlist, threads
 from api.schemas import (
@@ -29,7 +30,6 @@ from api.schemas import (
     RefreshBody,
     RegisterBody,
     RuleBody,
-    SendBody,
     UserRefBody,
     VerifyCodeBody,
 )
@@ -47,16 +47,13 @@ from contract.errors import (
     AlreadyMemberError,
     BlockedError,
     CannotActOnOwnerError,
-    ClientMsgIdConflictError,
     CodeInvalidError,
-    ContentInvalidError,
     ForbiddenError,
     InvalidParameterError,
     InvitationDecidedError,
     LoginFailedError,
     MailFailedError,
     MessageNotFoundError,
-    MutedInThreadError,
     NotAdminError,
     NotAMemberError,
     NotFoundError,
@@ -73,13 +70,11 @@ from contract.errors import (
     UserExistsError,
     UserNotFoundError,
 )
-from contract.events import TimelineEntry
 from contract.http import (
     Health,
     MemberSettings,
     PresenceView,
     ReadResult,
-    SendResult,
     ThreadCounts,
     UserProfile,
     UserSelf,
@@ -88,8 +83,8 @@ from contract.http import (
 from contract.rooms import RoomListItem
 from contract.stats import AdminStats
 from contract.uploads import UploadView
-from models import message, rooms, search
 from models import msgsearch as ms
+from models import rooms, search
 from models import threadlist as tl
 from models.membership import INVITATIONS_LIMIT_MAX
 
@@ -276,17 +271,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
               f"with `near` (default {rooms.RADIUS_KM_DEFAULT:g})"),
         limit_query(rooms.ROOMS_LIMIT_DEFAULT, rooms.ROOMS_LIMIT_MAX))),
     # messages
-    ("GET", f"{_T}/messages"): Op(
-        "A thread's timeline entries, oldest first", data=list[TimelineEntry], query=(
-            Query("after_seq", int_in(0), "entries after this seq"),
-            Query("before_seq", int_in(0), "entries before this seq"),
-            limit_query(message.HISTORY_LIMIT_DEFAULT, message.HISTORY_LIMIT_MAX)),
-        errors=_THREAD),
-    ("POST", f"{_T}/messages"): Op(
-        "Send a message", body=SendBody, data=SendResult, statuses=(201, 200),
-        errors=(*_THREAD, ThreadDissolvedError, MutedInThreadError, NotAdminError, BlockedError,
-                ContentInvalidError, ClientMsgIdConflictError, MessageNotFoundError,
-                RoomFullError, RateLimitedError)),
+    **MESSAGE_OPERATIONS,
     ("POST", f"{_T}/read"): Op("Move the caller's read mark", body=ReadBody, data=ReadResult,
                                errors=_THREAD),
     ("GET", "/api/sync"): Op("Unread counts of every thread", data=list[ThreadCounts]),

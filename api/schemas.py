@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from contract.commands import MessageContent
 from contract.errors import InvalidParameterError, PayloadTooLargeError
-from contract.fields import INT_MAX, ClientMsgIdField
+from contract.fields import INT_MAX, ClientMsgIdField, IdField
 from contract.jsonin import decode_json
 from contract.validation import validate
 
@@ -59,6 +59,15 @@ class AddMembersBody(Body):
 
 class SendBody(Body, MessageContent):
     client_msg_id: ClientMsgIdField | None = None
+
+
+class SendFormFields(Body):
+    """The text parts of a multipart send (beside its `file`); `type` a name or an alias."""
+
+    body: StrictStr | None = None
+    client_msg_id: ClientMsgIdField | None = None
+    type: StrictStr | None = None
+    reply_to: IdField | None = None
 
 
 class RuleBody(Body):

@@ -31,7 +31,7 @@ from contract.errors import InternalError, MqimError, error_event
 from contract.events import AckEvent
 from contract.http import SendResult
 from models.db import database_alive, is_connection_fault
-from models.message import draft_of
+from models.message import Draft, draft_of
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ class BatchHandler:
                 sends.append((uplink, command))
             else:
                 others.append((uplink, command))
-        if sends:
-            await self._sends(ctx, outbox, sends)
+        if drafted := self._drafted(outbox, sends):
+            await self._sends(ctx, outbox, drafted)
         for uplink, command in others:
             await self._other(ctx, outbox, uplink.sender_id, command)
         await outbox.flush(self._ctx.publisher)
@@ -85,8 +85,23 @@ class BatchHandler:
             outbox.add((self._ctx.topics.user(user_id),
                         AckEvent(type="ack", req=req, data=result)))
 
+    def _drafted(self, outbox: Outbox, sends: list[tuple[Uplink, SendCommand]],
+                 ) -> list[tuple[Uplink, SendCommand, Draft]]:
+        """Each send with its draft; a send whose content is invalid for its type (4003) is
+        answered here and goes no further."""
+        drafted = []
+        for uplink, command in sends:
+            try:
+                draft = draft_of(command, uplink.sender_id, command.thread_id,
+                                 command.client_msg_id)
+            except MqimError as exc:
+                self._answer(outbox, uplink.sender_id, command.req, exc)
+            else:
+                drafted.append((uplink, command, draft))
+        return drafted
+
     async def _sends(
-        self, ctx: Context, outbox: Outbox, sends: list[tuple[Uplink, SendCommand]]
+        self, ctx: Context, outbox: Outbox, sends: list[tuple[Uplink, SendCommand, Draft]]
     ) -> None:
         """All the sends in one write, or, if that failed, each alone (so a send that failed
         by chance, e.g. on a dropped connection, gets a second try)."""
@@ -96,22 +111,21 @@ class BatchHandler:
             logger.warning("a batch of %d send(s) failed (%r); storing them one at a time",
                            len(sends), exc)
         else:
-            for (uplink, command), outcome in zip(sends, outcomes, strict=True):
+            for (uplink, command, _), outcome in zip(sends, outcomes, strict=True):
                 self._answer(outbox, uplink.sender_id, command.req, outcome)
             return
-        for uplink, command in sends:
+        for uplink, command, draft in sends:
             try:
-                [outcome] = await self._store(ctx, [(uplink, command)])
+                [outcome] = await self._store(ctx, [(uplink, command, draft)])
             except Exception as exc:  # noqa: BLE001  # see _fault
                 await self._fault(outbox, uplink.sender_id, command.req, exc)
             else:
                 self._answer(outbox, uplink.sender_id, command.req, outcome)
 
     @staticmethod
-    async def _store(ctx: Context, sends: list[tuple[Uplink, SendCommand]],
+    async def _store(ctx: Context, sends: list[tuple[Uplink, SendCommand, Draft]],
                      ) -> list[SendOutcome]:
-        return await send_messages(ctx, [
-            draft_of(c, uplink.sender_id, c.thread_id, c.client_msg_id) for uplink, c in sends])
+        return await send_messages(ctx, [draft for _, _, draft in sends])
 
     async def _other(self, ctx: Context, outbox: Outbox, sender_id: str, command: Command,
                      ) -> None:

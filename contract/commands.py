@@ -11,16 +11,27 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+)
 
 from contract.errors import InvalidParameterError, MqimError, PayloadTooLargeError
-from contract.fields import INT_MAX, ClientMsgIdField, IdField
+from contract.fields import ID_PATTERN, INT_MAX, ClientMsgIdField, IdField
 from contract.jsonin import decode_json
 from contract.validation import describe_validation_error
 
 REQ_MAX = 64
 MAX_MENTIONS = 50
 MAX_ATTACHMENTS = 10
+# A mention: a user id, or "@all" (everyone in the thread; owner and admins only).
+MentionField = Annotated[StrictStr, StringConstraints(pattern=f"^(?:{ID_PATTERN}|@all)$")]
 # How far into an unreadable payload to look for its `req`.
 # Every payload within the default size cap, and the start of a larger one: a linear scan.
 REQ_SCAN_BYTES = 64 * 1024
@@ -55,7 +66,7 @@ class MessageContent(BaseModel):
     content: dict[str, Any] | None = None
     reply_to: IdField | None = None
     # Counts are bounded while parsing too, so a hostile list is refused before it is walked.
-    mentions: list[IdField] = Field(default_factory=list, max_length=MAX_MENTIONS)
+    mentions: list[MentionField] = Field(default_factory=list, max_length=MAX_MENTIONS)
     attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 

@@ -40,7 +40,9 @@ class ThreadListItem(Shape):
     read_seq: int  # the caller's
     unread: int  # messages from others above the caller's read mark (that they may read)
     unread_mentions: int  # of those, the ones that mention the caller
-    last_message: TimelineEntry | None  # the newest timeline entry they may read
+    # The newest message or thread event they may read (never an action entry: a reaction, an
+    # edit... leaves the last message in place), as stored (no reactions or status).
+    last_message: TimelineEntry | None
     last_activity_at: str
     pinned: bool
     archived: bool

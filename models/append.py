@@ -6,8 +6,8 @@ A batch costs two statements, whatever the number of threads and senders in it (
 the stored messages of retried sends, when there are any):
 
 1. one read: the threads (with their status and send rule), the senders' memberships (role and
-   mute), earlier sends with the same client_msg_ids, blocks inside direct threads and the
-   messages replied to (UNION ALL of tagged rows);
+   mute; the mentioned users' too), earlier sends with the same client_msg_ids, blocks inside
+   direct threads and the messages replied to (UNION ALL of tagged rows);
 2. one write that allocates seqs and stores: `UPDATE thread SET last_seq = last_seq + n` per
    thread (row locks taken in thread-id order, held to commit, so concurrent writers never share
    or skip a seq), the INSERT, and the senders' read_seq. On PostgreSQL that is one statement
@@ -51,6 +51,7 @@ from models.block import blocked_error
 from models.clock import utcnow
 from models.ids import new_message_id
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
+from models.msgstate import ALL_MENTION, mention_refusal
 from models.sqldialect import SqlDialect
 from models.thread import MUTED_FOREVER, Role, ThreadKind, ThreadStatus
 
@@ -146,7 +147,9 @@ class _Row:
 async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     sql = SqlDialect(conn)
     threads = sorted({d.thread_id for d in drafts})
-    members = sorted({(d.thread_id, d.sender_id) for d in drafts})
+    # The senders' memberships, and the mentioned users' (mentions name members: 1001).
+    members = sorted({(d.thread_id, u) for d in drafts
+                      for u in (d.sender_id, *d.mentions) if u != ALL_MENTION})
     sends = sorted({(d.sender_id, d.client_msg_id) for d in drafts})
     replies = sorted({d.reply_to for d in drafts if d.reply_to})
     first, second = sql.direct_user("t.direct_key", 1), sql.direct_user("t.direct_key", 2)
@@ -224,7 +227,8 @@ async def _append_batch(
             else:
                 aliases.append((i, first))
         elif (refusal := (_governance_refusal(draft.thread_id, thread, member, now)
-                          or _block_refusal(draft, found))) is not None:
+                          or _block_refusal(draft, found)
+                          or mention_refusal(draft, member.admin, found.members))) is not None:
             results[i] = refusal
         elif draft.reply_to and found.replied.get(draft.reply_to) != draft.thread_id:
             results[i] = MessageNotFoundError(

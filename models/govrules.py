@@ -17,6 +17,7 @@ import emoji
 
 from contract.errors import InvalidParameterError
 from models.thread import MUTED_FOREVER, HistoryVisibility, Member, Visibility
+from models.upload import UPLOAD_PATH
 from models.user import TEXT_CONTROLS, check_text, has_bad_chars
 
 NAME_MAX = 100
@@ -83,12 +84,15 @@ def check_look(name: str, value: Any) -> str | None:
             raise InvalidParameterError("emoji must be exactly one emoji")
         return value
     if name == "image_url":
+        if UPLOAD_PATH.fullmatch(value):  # PUT /api/threads/{id}/image: an upload of ours
+            return value
         parts = urlsplit(value)
         if (len(value) > IMAGE_URL_MAX or parts.scheme not in ("http", "https")
                 or not parts.netloc or any(c.isspace() for c in value)
                 or has_bad_chars(value)):
             raise InvalidParameterError(
-                f"image_url must be an http(s) URL of at most {IMAGE_URL_MAX} characters")
+                f"image_url must be an http(s) URL of at most {IMAGE_URL_MAX} characters, "
+                "or an upload's /api/uploads/{upload_id}")
         return value
     if name == "description":
         if len(value) > DESCRIPTION_MAX:

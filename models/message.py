@@ -9,6 +9,7 @@ bridge workers) never share or skip a number; `models.append` stores batches of 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,13 +21,16 @@ from tortoise.expressions import F, Q
 from tortoise.models import Model
 
 from contract.commands import MAX_ATTACHMENTS, MAX_MENTIONS, MessageContent
+from contract.content import POLL, TYPE_NAMES, parse_content, type_name
 from contract.errors import (
     ContentInvalidError,
+    InvalidParameterError,
+    MessageNotFoundError,
     MqimError,
     NotAMemberError,
     ThreadNotFoundError,
 )
-from contract.fields import CLIENT_MSG_ID_MAX
+from contract.fields import CLIENT_MSG_ID_MAX, ID_PATTERN
 from models.clock import utcnow
 from models.ids import new_message_id
 from models.thread import HistoryVisibility, Member, PastMember, Thread
@@ -34,7 +38,10 @@ from models.user import User
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_TYPES = ("text", "image", "file", "audio", "video", "location", "sticker", "custom")
+# What a client may send (by name; contract/content.py maps the aliases); the server also
+# makes `poll` messages (contract.content.POLL).
+MESSAGE_TYPES = TYPE_NAMES
+_ID = re.compile(ID_PATTERN)
 HISTORY_LIMIT_DEFAULT = 50
 HISTORY_LIMIT_MAX = 200
 
@@ -114,22 +121,26 @@ AppendResult = Appended | MqimError
 
 def draft_of(content: MessageContent, sender_id: str, thread_id: str, client_msg_id: str,
              ) -> Draft:
-    """The draft of what a client sent (`sender_id` from the transport, never the payload)."""
+    """The draft of what a client sent (`sender_id` from the transport, never the payload): its
+    type by name (aliases resolved), its content checked for that type (contract/content.py).
+    ContentInvalidError (4003) naming the field; a client can never send a poll."""
+    type_ = type_name(content.type)
     return Draft(
         sender_id=sender_id, thread_id=thread_id, client_msg_id=client_msg_id,
-        type=str(content.type), body=content.body, reply_to=content.reply_to,
+        type=type_, body=content.body, reply_to=content.reply_to,
         mentions=list(content.mentions), attachments=list(content.attachments),
-        content=content.content,
+        content=parse_content(type_, content.content),
     )
 
 
 def check_draft(draft: Draft, max_body_chars: int) -> None:
-    """Validate content only (no database); raises ContentInvalidError."""
+    """Validate content only (no database); raises ContentInvalidError. `content` was checked
+    when the draft was made (draft_of, or the server itself for polls and forwards)."""
     if not draft.client_msg_id or len(draft.client_msg_id) > CLIENT_MSG_ID_MAX:
         raise ContentInvalidError(f"client_msg_id must be 1 to {CLIENT_MSG_ID_MAX} characters")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in draft.client_msg_id):
         raise ContentInvalidError("client_msg_id must not contain control characters")
-    if draft.type not in MESSAGE_TYPES:
+    if draft.type not in MESSAGE_TYPES and draft.type != POLL:
         raise ContentInvalidError(f"type must be one of {', '.join(MESSAGE_TYPES)}")
     if draft.body is not None and len(draft.body) > max_body_chars:
         raise ContentInvalidError(f"body is longer than {max_body_chars} characters")
@@ -137,12 +148,30 @@ def check_draft(draft: Draft, max_body_chars: int) -> None:
         raise ContentInvalidError("body must not contain NUL characters")
     if draft.type == "text" and not (draft.body or "").strip():
         raise ContentInvalidError("a text message needs a non-empty body")
-    if draft.type != "text" and not draft.attachments and not draft.body:
-        raise ContentInvalidError(f"a {draft.type} message needs attachments or a body")
+    if draft.type == "text" and draft.content is not None:
+        raise ContentInvalidError("content: a text message takes no content (use body)")
+    if draft.type != "text" and not draft.content and not draft.attachments and not draft.body:
+        raise ContentInvalidError(f"a {draft.type} message needs content, attachments or a body")
     if len(draft.mentions) > MAX_MENTIONS:
         raise ContentInvalidError(f"at most {MAX_MENTIONS} mentions")
     if len(draft.attachments) > MAX_ATTACHMENTS:
         raise ContentInvalidError(f"at most {MAX_ATTACHMENTS} attachments")
+
+
+def upload_ids_of(content: dict[str, Any] | None, attachments: Sequence[Any]) -> list[str]:
+    """The uploads a message references: `content.upload_id` and `attachments[].upload_id`,
+    in order, without repeats. ContentInvalidError for an attachment's malformed upload_id."""
+    found: list[str] = []
+    if content is not None and isinstance(content.get("upload_id"), str):
+        found.append(content["upload_id"])
+    for index, attachment in enumerate(attachments):
+        if not isinstance(attachment, dict) or "upload_id" not in attachment:
+            continue
+        upload_id = attachment["upload_id"]
+        if not isinstance(upload_id, str) or not _ID.fullmatch(upload_id):
+            raise ContentInvalidError(f"attachments.{index}.upload_id: must be an upload id")
+        found.append(upload_id)
+    return list(dict.fromkeys(found))
 
 
 async def allocate_seqs(conn: BaseDBAsyncClient, thread_id: str, count: int) -> int:
@@ -212,6 +241,12 @@ async def visible_range(user_id: str, thread_id: str) -> Visible:
     return Visible(1 if shared else past.join_seq, past.leave_seq)
 
 
+@dataclass(frozen=True)
+class HistoryPage:
+    visible: Visible  # what the reader may read of the thread
+    entries: list[Message]
+
+
 async def get_history(
     user_id: str,
     thread_id: str,
@@ -219,13 +254,25 @@ async def get_history(
     after_seq: int | None = None,
     before_seq: int | None = None,
     limit: int = HISTORY_LIMIT_DEFAULT,
-) -> list[Message]:
+    after_id: str | None = None,
+    before_id: str | None = None,
+) -> HistoryPage:
     """Timeline entries of a thread the user may read (`visible_range`), oldest first.
 
     With `after_seq`, the `limit` entries right after it; otherwise the newest `limit` entries
     before `before_seq` (or the end). Both bounds together give the entries strictly between.
+    `after_id`/`before_id` stand for the seq of that entry of the thread (MessageNotFoundError
+    if it has none); an id and a seq on the same side is an InvalidParameterError.
     """
+    if after_id is not None and after_seq is not None:
+        raise InvalidParameterError("give after_id or after_seq, not both")
+    if before_id is not None and before_seq is not None:
+        raise InvalidParameterError("give before_id or before_seq, not both")
     visible = await visible_range(user_id, thread_id)
+    if after_id is not None:
+        after_seq = await _seq_of(thread_id, after_id)
+    if before_id is not None:
+        before_seq = await _seq_of(thread_id, before_id)
     query = Message.filter(thread_id=thread_id, seq__gte=visible.low)
     if visible.high is not None:
         query = query.filter(seq__lte=visible.high)
@@ -234,10 +281,53 @@ async def get_history(
     if before_seq is not None:
         query = query.filter(seq__lt=before_seq)
     if after_seq is not None:
-        return list(await query.order_by("seq").limit(limit))
+        return HistoryPage(visible, list(await query.order_by("seq").limit(limit)))
     newest = list(await query.order_by("-seq").limit(limit))
     newest.reverse()
-    return newest
+    return HistoryPage(visible, newest)
+
+
+async def _seq_of(thread_id: str, entry_id: str) -> int:
+    found = await Message.filter(id=entry_id, thread_id=thread_id).values_list("seq", flat=True)
+    if not found:
+        raise MessageNotFoundError(f"no entry {entry_id} in thread {thread_id}")
+    return cast(int, found[0])
+
+
+def _readable(entry: Message | None, visible: Visible) -> bool:
+    return entry is not None and entry.seq >= visible.low and (
+        visible.high is None or entry.seq <= visible.high)
+
+
+async def get_entry(user_id: str, thread_id: str, entry_id: str) -> HistoryPage:
+    """One timeline entry of a thread, as a page of one: MessageNotFoundError if the thread has
+    no such entry or it is outside what the user may read (NotAMemberError to a stranger)."""
+    visible = await visible_range(user_id, thread_id)
+    entry = await Message.filter(id=entry_id, thread_id=thread_id).first()
+    if entry is None or not _readable(entry, visible):
+        raise MessageNotFoundError(f"no message {entry_id} in thread {thread_id}")
+    return HistoryPage(visible, [entry])
+
+
+async def get_replies(
+    user_id: str, thread_id: str, message_id: str, *, after_seq: int | None = None,
+    before_seq: int | None = None, limit: int = HISTORY_LIMIT_DEFAULT,
+) -> HistoryPage:
+    """The replies to a message the user may read, oldest first: the first `limit` after
+    `after_seq` (0: from the first reply), below `before_seq` if given; only those the user may
+    read, unsent ones left out (as in `reply_count`). Uses the (thread_id, reply_to) index."""
+    visible = await visible_range(user_id, thread_id)
+    parent = await Message.filter(id=message_id, thread_id=thread_id,
+                                  kind=EntryKind.MESSAGE).first()
+    if parent is None or not _readable(parent, visible):
+        raise MessageNotFoundError(f"no message {message_id} in thread {thread_id}")
+    query = Message.filter(thread_id=thread_id, reply_to=message_id, kind=EntryKind.MESSAGE,
+                           deleted=False, seq__gt=max(after_seq or 0, visible.low - 1))
+    if visible.high is not None:
+        query = query.filter(seq__lte=visible.high)
+    if before_seq is not None:
+        query = query.filter(seq__lt=before_seq)
+    return HistoryPage(visible, list(await query.order_by("seq").limit(limit)))
 
 
 async def last_entries(thread_ids: Sequence[str]) -> dict[str, Message]:

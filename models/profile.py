@@ -19,6 +19,7 @@ from contract.errors import InvalidParameterError, LoginFailedError, UserExistsE
 from models.clock import utcnow
 from models.password import check_password_policy, hash_password, verify_password
 from models.session import EndReason, LoginSession, end_live_sessions
+from models.upload import UPLOAD_PATH
 from models.user import (
     LONE_SURROGATE,
     TEXT_CONTROLS,
@@ -38,11 +39,14 @@ EXTRA_MAX_BYTES = 4096
 
 
 def _check_avatar_url(url: str) -> str:
+    if UPLOAD_PATH.fullmatch(url):  # PUT /api/me/avatar: an upload of ours
+        return url
     parts = urlsplit(url)
     if (len(url) > AVATAR_URL_MAX or parts.scheme not in ("http", "https") or not parts.netloc
             or any(c.isspace() for c in url) or has_bad_chars(url)):
         raise InvalidParameterError(
-            f"avatar_url must be an http(s) URL of at most {AVATAR_URL_MAX} characters"
+            f"avatar_url must be an http(s) URL of at most {AVATAR_URL_MAX} characters, "
+            "or an upload's /api/uploads/{upload_id}"
         )
     return url
 

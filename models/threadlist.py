@@ -11,14 +11,16 @@ statement works in three steps: `page` (a CTE) picks the page from narrow rows (
 the order's columns: the user's `thread_member` rows by their user_id index, joined to `thread`
 by key; former threads from `thread_member_past` in a UNION ALL), ordered and LIMITed; then,
 for those rows alone, it reads their details back by key, counts unread messages and unread
-mentions in correlated subqueries bounded by (thread_id, seq), and joins the newest entry
-(`message` at max_seq, one probe of the unique (thread_id, seq) index). So a page of 20 costs
+mentions in correlated subqueries bounded by (thread_id, seq), and joins the newest message or
+event (not an action entry: a reaction leaves the last message in place), found by walking the
+unique (thread_id, seq) index back from max_seq, usually one step. So a page of 20 costs
 20 counts whether the user is in 10 threads or 1,000; what grows with the number of threads is
 the cheap first step (bench/threadlist_bench.py). `?unread=true` is the exception: its filter
 needs every candidate's unread count before the LIMIT.
 
-Unread = messages (not events) from others, above the member's read_seq, that the member may read
-(under `joined` history, from the entry that added them), up to the `max_seq` reported. A message
+Unread = messages (not events, not unsent) from others, above the member's read_seq, that the
+member may read (under `joined` history, from the entry that added them), up to the `max_seq`
+reported; unread mentions are those that list the member or "@all". A message
 request (Member.is_request) counts none. Written for SQLite and PostgreSQL alike: the only
 differences are placeholders (`$n` / `?n`, both reusable by number), splitting a direct_key and
 looking into the `mentions` JSON array. Values are always parameters, never formatted in.
@@ -41,6 +43,7 @@ from contract.errors import InvalidParameterError, ThreadNotFoundError
 from contract.fields import ID_PATTERN
 from models.clock import utcnow
 from models.message import Message
+from models.msgstate import ALL_MENTION
 from models.sqldialect import SqlDialect
 from models.thread import Thread
 from models.user import has_bad_chars
@@ -48,6 +51,8 @@ from models.user import has_bad_chars
 QUERY_MAX = 100
 PAGE_MIN, PAGE_DEFAULT, PAGE_MAX = 1, 20, 200  # GET /api/threads?limit=
 _ID_RE = re.compile(ID_PATTERN)
+# "@all" as a SQL string literal: a fixed text, like the column names formatted in.
+_ALL_LITERAL = "'" + ALL_MENTION + "'"
 
 
 @cache
@@ -129,14 +134,16 @@ def _unread_from() -> str:
 
 
 def _count(d: SqlDialect, row: str, *, mentions: bool) -> str:
-    """Row `row`'s unread count (or of those, mentions), bounded by the (thread_id, seq) index:
-    messages from others with seqs in (row.unread_from, row.max_seq]."""
+    """Row `row`'s unread count (or of those, mentions of the user or of "@all"), bounded by the
+    (thread_id, seq) index: messages from others, not unsent, with seqs in
+    (row.unread_from, row.max_seq]."""
     user = d.numbered(1)
-    extra = f" AND {d.mentions('x.mentions', user)}" if mentions else ""
+    extra = (f" AND ({d.mentions('x.mentions', user)} OR "
+             f"{d.mentions('x.mentions', _ALL_LITERAL)})") if mentions else ""
     return (f"CASE WHEN {row}.unread_from >= {row}.max_seq THEN 0 ELSE ("  # noqa: S608
             f"SELECT COUNT(*) FROM message x WHERE x.thread_id = {row}.thread_id "
             f"AND x.seq > {row}.unread_from AND x.seq <= {row}.max_seq AND x.kind = 'message' "
-            f"AND (x.sender_id IS NULL OR x.sender_id <> {user}){extra}) END")
+            f"AND NOT x.deleted AND (x.sender_id IS NULL OR x.sender_id <> {user}){extra}) END")
 
 
 def _select_entry() -> str:
@@ -246,7 +253,9 @@ def _list_sql(d: SqlDialect, query: ListQuery, q: str | None, cursor_at: int | N
         f"l.read_seq, {_count(d, 'l', mentions=False)}, {_count(d, 'l', mentions=True)}, "
         "l.activity_at, l.pinned, l.archived, l.marked_unread, l.muted_until, l.recv_msg_opt, "
         f"{_select_entry()} FROM ({_details(d, query)}) AS l "
-        "LEFT JOIN message e ON e.thread_id = l.thread_id AND e.seq = l.max_seq "
+        "LEFT JOIN message e ON e.thread_id = l.thread_id AND e.seq = ("
+        "SELECT y.seq FROM message y WHERE y.thread_id = l.thread_id AND y.seq <= l.max_seq "
+        "AND y.kind <> 'action' ORDER BY y.seq DESC LIMIT 1) "
         f"{_ORDER.format('l')}"
     )
 

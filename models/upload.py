@@ -2,22 +2,29 @@
 
 The bytes live in the storage backend (storage/), under `storage_key`; this table holds what was
 learnt while they streamed in (size, sniffed content type, image dimensions, SHA-256). Rule:
-`may_read_upload` is the one place that decides who may fetch an upload; today only its owner
-(members of threads whose messages reference it come with message attachments). To everyone else
-an upload does not exist (404, never 403).
+`may_read_upload` is the one place that decides who may fetch an upload: its owner; anyone who
+may read a message that references it (a `message_file` row, within their visible range of that
+thread, models/message.visible_range); any signed-in user, if it is its owner's current avatar;
+the members of a thread whose image it is. To everyone else an upload does not exist (404,
+never 403).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 
-from tortoise import fields
+from tortoise import connections, fields
 from tortoise.models import Model
 
 from contract.errors import UploadNotFoundError
+from models.sqldialect import SqlDialect
 from models.user import User
 
 UPLOAD_ID_PREFIX = "f"
+# How an avatar or a thread image names one of our uploads: a path on this server, so it holds
+# behind any proxy or host name (models/profile.py and models/govrules.py accept it).
+UPLOAD_PATH = re.compile(r"/api/uploads/f[0-9a-f]{32}")
 NAME_MAX = 255
 CONTENT_TYPE_MAX = 100
 
@@ -50,10 +57,42 @@ def new_upload_id() -> str:
     return UPLOAD_ID_PREFIX + secrets.token_hex(16)
 
 
+# One statement: a message the user can read references it (as a current member: the whole
+# history when it is shared, else from their join; as a former member: up to their leaving), or
+# it is its owner's avatar, or the image of a thread the user is in. Avatars and thread images
+# hold a URL ending in the upload's path (an absolute URL: the profile and thread rules take
+# http(s) URLs only).
+_MAY_READ = """
+SELECT 1 FROM message_file f JOIN thread t ON t.id = f.thread_id
+JOIN thread_member m ON m.thread_id = f.thread_id AND m.user_id = {user}
+WHERE f.upload_id = {upload} AND (t.history_visibility = 'shared' OR f.seq >= m.join_seq)
+UNION ALL
+SELECT 1 FROM message_file f JOIN thread t ON t.id = f.thread_id
+JOIN thread_member_past p ON p.thread_id = f.thread_id AND p.user_id = {user}
+WHERE f.upload_id = {upload} AND f.seq <= p.leave_seq
+  AND (t.history_visibility = 'shared' OR f.seq >= p.join_seq)
+UNION ALL
+SELECT 1 FROM user_account u WHERE u.id = {owner} AND u.avatar_url LIKE {suffix}
+UNION ALL
+SELECT 1 FROM thread_member m JOIN thread t ON t.id = m.thread_id
+WHERE m.user_id = {user} AND t.image_url LIKE {suffix}
+LIMIT 1
+"""
+
+
 async def may_read_upload(user_id: str, upload: Upload) -> bool:
-    """Whether `user_id` may fetch `upload`'s bytes: its owner, for now. Async on purpose: the
-    rule for members of threads whose messages reference the upload will query."""
-    return upload.owner_id == user_id
+    """Whether `user_id` may fetch `upload`'s bytes (the rule in the module docstring): no query
+    for its owner, one for anyone else."""
+    if upload.owner_id == user_id:
+        return True
+    conn = connections.get("default")
+    sql = SqlDialect(conn)
+    # Upload ids are letters and digits: nothing in the suffix is a LIKE wildcard.
+    params = [upload.id, user_id, upload.owner_id, f"%/api/uploads/{upload.id}"]
+    query = _MAY_READ.format(upload=sql.numbered(1), user=sql.numbered(2),
+                             owner=sql.numbered(3), suffix=sql.numbered(4))
+    _, rows = await conn.execute_query(query, params)
+    return bool(rows)
 
 
 async def readable_upload(user_id: str, upload_id: str) -> Upload:

@@ -24,9 +24,14 @@ from mqim_client.errors import (
 )
 from mqim_client.events import (
     AckEvent,
+    ActionResult,
     DownlinkEvent,
     ErrorEvent,
+    MessageEditEvent,
     MessageEvent,
+    MessageReactionEvent,
+    MessageUnsendEvent,
+    PollUpdateEvent,
     PresenceEvent,
     ReadReceiptEvent,
     SendResult,
@@ -41,8 +46,9 @@ from mqim_client.link import Stats
 logging.getLogger("mqim_client").addHandler(logging.NullHandler())  # a library: the app decides
 
 __all__ = [
-    "AckEvent", "ApiError", "Client", "CommandError", "DownlinkEvent", "ErrorEvent",
-    "MessageEvent", "MqimClientError", "MqttCredentials", "NotLoggedInError", "PresenceEvent",
+    "AckEvent", "ActionResult", "ApiError", "Client", "CommandError", "DownlinkEvent",
+    "ErrorEvent", "MessageEditEvent", "MessageEvent", "MessageReactionEvent", "MessageUnsendEvent",
+    "MqimClientError", "MqttCredentials", "NotLoggedInError", "PollUpdateEvent", "PresenceEvent",
     "ReadReceiptEvent", "SendResult", "SendTimeoutError", "ServerError", "Session",
     "SessionEndedError", "Stats", "ThreadAddedEvent", "ThreadLogEvent", "ThreadRemovedEvent",
     "TimelineEntry", "TypingEvent",

@@ -22,7 +22,13 @@ import httpx
 
 from mqim_client.api import Api, Session
 from mqim_client.errors import CommandError, MqimClientError, NotLoggedInError, SendTimeoutError
-from mqim_client.events import TIMELINE_ENTRIES, DownlinkEvent, SendResult, TimelineEntry
+from mqim_client.events import (
+    TIMELINE_ENTRIES,
+    ActionResult,
+    DownlinkEvent,
+    SendResult,
+    TimelineEntry,
+)
 from mqim_client.link import PAGE, Broker, EventQueue, Link, Stats
 from mqim_client.outbox import Outbox, Pending
 
@@ -196,6 +202,54 @@ class Client:
                 self.stats.confirmed_by_echo += 1
                 return pending.echo
         raise SendTimeoutError(pending.thread_id, pending.client_msg_id, attempts)
+
+    # -- actions on messages (docs/messages.md): each answers with the entry it wrote ----------
+
+    async def react(self, thread_id: str, message_id: str, emoji: str) -> ActionResult:
+        return await self._call("react", thread_id=thread_id, message_id=message_id,
+                                emoji=emoji)
+
+    async def unreact(self, thread_id: str, message_id: str, emoji: str) -> ActionResult:
+        return await self._call("unreact", thread_id=thread_id, message_id=message_id,
+                                emoji=emoji)
+
+    async def unsend(self, thread_id: str, message_id: str) -> ActionResult:
+        return await self._call("unsend", thread_id=thread_id, message_id=message_id)
+
+    async def edit(self, thread_id: str, message_id: str, body: str | None = None,
+                   content: dict[str, Any] | None = None) -> ActionResult:
+        return await self._call("edit", thread_id=thread_id, message_id=message_id, body=body,
+                                content=content)
+
+    async def vote(self, thread_id: str, poll_id: str, option_ids: list[int]) -> ActionResult:
+        """Replace the caller's votes (an empty list takes them back)."""
+        return await self._call("vote", thread_id=thread_id, poll_id=poll_id,
+                                option_ids=option_ids)
+
+    async def _call(self, op: str, **fields: Any) -> ActionResult:
+        """Publish a command and wait for its ack; published again on a new connection until
+        answered. These commands are idempotent (a repeat changes nothing: `seq` None), so a
+        repeat after a lost ack is safe. CommandError when refused, TimeoutError after
+        `send_deadline`."""
+        if self._link is None or self._outbox is None:
+            raise MqimClientError("connect() first")
+        req = f"sdk-{op}-{secrets.token_hex(8)}"
+        answer = self._outbox.expect(req)
+        payload = json.dumps({"op": op, "req": req, **fields}).encode()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.send_deadline
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                mqtt = await self._link.wait_connected(remaining)
+                with contextlib.suppress(aiomqtt.MqttError):  # dropped: on the next connection
+                    await mqtt.publish(self._link.uplink, payload, qos=1,
+                                       timeout=max(self.send_timeout, 1.0))
+                    await asyncio.wait([answer], timeout=self.send_timeout)
+                if answer.done():
+                    return answer.result()
+            raise TimeoutError(f"{op} unanswered after {self.send_deadline} s")
+        finally:
+            self._outbox.forget(req)
 
     async def close(self) -> None:
         """Say offline, disconnect, end `events()`. Safe to call twice."""
