@@ -11,7 +11,7 @@ and died before publishing; receivers deduplicate by (thread_id, seq).
 
 Content that names an upload (`content.upload_id`, `attachments[].upload_id`) must name one the
 sender may read (4007 otherwise); a batch's uploads are loaded in one query, and the content is
-completed from them (url, size, image dimensions, file name) when the client left those out.
+completed from them (url, size, image dimensions, file name), over what the client claimed.
 Once stored, each message is linked to its uploads (models/msgfile.py), before its event goes
 out, so whoever can read the message can fetch its files.
 """
@@ -39,7 +39,7 @@ from contract.http import SendResult
 from models.append import NotInRoomError, append_messages
 from models.message import Appended, AppendResult, Draft, upload_ids_of
 from models.msgfile import link_files
-from models.upload import Upload, may_read_upload
+from models.upload import Upload, could_be_upload_id, may_read_upload
 
 SendOutcome = SendResult | MqimError
 
@@ -90,7 +90,10 @@ async def with_uploads(drafts: Sequence[Draft]) -> list[Draft | MqimError]:
     ids = {u for w in wanted if isinstance(w, list) for u in w}
     if not ids:
         return [w if isinstance(w, MqimError) else d for d, w in zip(drafts, wanted, strict=True)]
-    uploads = {u.id: u for u in await Upload.filter(id__in=sorted(ids))}  # one query
+    # One query; an id no upload can have is simply not found (the ORM would refuse it, and
+    # with it the whole batch).
+    uploads = {u.id: u for u in await Upload.filter(
+        id__in=sorted(u for u in ids if could_be_upload_id(u)))}
     readable: dict[tuple[str, str], bool] = {}
     completed: list[Draft | MqimError] = []
     for draft, names in zip(drafts, wanted, strict=True):
@@ -129,14 +132,15 @@ def _filled(draft: Draft, uploads: dict[str, Upload]) -> Draft:
 
 
 def _completed(fields: dict[str, Any], upload: Upload, kind: str) -> dict[str, Any]:
+    """What the upload says of itself (url, size, dimensions, type) wins over what the client
+    claims; a file's display name is the client's if it gave one."""
     known: dict[str, Any] = {"url": upload_url(upload.id), "size": upload.size}
     if kind in ("image", "attachment") and upload.width and upload.height:
         known |= {"width": upload.width, "height": upload.height}
-    if kind in ("file", "attachment"):
-        known["name"] = upload.name
     if kind == "attachment":
         known["content_type"] = upload.content_type
-    return {**known, **fields}
+    name = {"name": upload.name} if kind in ("file", "attachment") else {}
+    return {**name, **fields, **known}
 
 
 async def _append_joining_rooms(ctx: Context, drafts: Sequence[Draft]) -> list[AppendResult]:

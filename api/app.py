@@ -11,7 +11,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from actions.context import Context
-from api.envelope import handle_http_error, handle_mqim_error, handle_unexpected
+from api.envelope import (
+    handle_http_error,
+    handle_mqim_error,
+    handle_refused_value,
+    handle_unexpected,
+)
 from api.mailer import build_mailer
 from api.middleware import build_middleware
 from api.routes import (
@@ -46,7 +51,7 @@ from broker.link.publisher import EventPublisher, ServicePublisher
 from config import Settings
 from contract.errors import MqimError
 from contract.topics import TopicScheme
-from models.db import open_database
+from models.db import REFUSED_VALUE, open_database
 from models.ratelimit import RateLimits
 from storage import open_storage
 
@@ -93,6 +98,7 @@ def create_app(
         middleware=build_middleware(settings),
         exception_handlers={
             MqimError: handle_mqim_error,
+            REFUSED_VALUE: handle_refused_value,
             HTTPException: handle_http_error,
             Exception: handle_unexpected,
         },

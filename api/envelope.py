@@ -23,6 +23,7 @@ from contract.errors import (
     RateLimitedError,
 )
 from contract.http import ErrorEnvelope, OkEnvelope
+from models.db import refused_value
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,14 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101  # registered for HTTPException only
     number, error = _HTTP_CODES.get(exc.status_code, (1001, "bad_request"))
     return error_response(exc.status_code, number, error, str(exc.detail))
+
+
+async def handle_refused_value(request: Request, exc: Exception) -> Response:
+    """A value the ORM refused (models.db.REFUSED_VALUE): the client's error, not the server's."""
+    refusal = refused_value(exc)
+    if refusal is None:
+        return await handle_unexpected(request, exc)
+    return await handle_mqim_error(request, refusal)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -325,11 +325,11 @@ async def seed_history(stack: Stack, thread_id: str, sender: str, count: int) ->
         (last,) = db.execute("SELECT last_seq FROM thread WHERE id=?", (thread_id,)).fetchone()
         for start in range(0, count, chunk):
             rows = [(f"m{secrets.token_hex(10)}", thread_id, last + i + 1, "message", sender,
-                     None, "text", f"history {i}", None, "[]", "[]", None, now)
+                     None, "text", f"history {i}", None, "[]", "[]", None, 0, now)
                     for i in range(start, min(start + chunk, count))]
             db.executemany("INSERT INTO message (id, thread_id, seq, kind, sender_id, "
                            "client_msg_id, type, body, reply_to, mentions, attachments, data, "
-                           "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,datetime(?, "
+                           "deleted, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,datetime(?, "
                            "'unixepoch'))", rows)
             db.commit()
             progress.add(len(rows))
@@ -345,12 +345,12 @@ async def seed_history(stack: Stack, thread_id: str, sender: str, count: int) ->
         created = datetime.now(UTC)
         for start in range(0, count, chunk):
             records = [(f"m{secrets.token_hex(10)}", thread_id, last + i + 1, "message", sender,
-                        "text", f"history {i}", "[]", "[]", created)
+                        "text", f"history {i}", "[]", "[]", False, created)
                        for i in range(start, min(start + chunk, count))]
             await conn.copy_records_to_table(
                 "message", records=records, columns=["id", "thread_id", "seq", "kind",
                                                      "sender_id", "type", "body", "mentions",
-                                                     "attachments", "created_at"])
+                                                     "attachments", "deleted", "created_at"])
             progress.add(len(records))
         await conn.execute("UPDATE thread SET last_seq=$1 WHERE id=$2", last + count, thread_id)
     finally:

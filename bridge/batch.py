@@ -30,7 +30,7 @@ from contract.commands import Command, CommandError, SendCommand, parse_command
 from contract.errors import InternalError, MqimError, error_event
 from contract.events import AckEvent
 from contract.http import SendResult
-from models.db import database_alive, is_connection_fault
+from models.db import database_alive, is_connection_fault, refused_value
 from models.message import Draft, draft_of
 
 logger = logging.getLogger(__name__)
@@ -148,6 +148,9 @@ class BatchHandler:
         """An unexpected failure of one command: the database's (raise, so the batch is retried
         after a pause, on fresh connections) or the command's own (answer it with an error; the
         others go on)."""
+        if (refusal := refused_value(exc)) is not None:
+            self._answer(outbox, sender_id, req, refusal)
+            return
         if is_connection_fault(exc) or not await database_alive():
             raise DatabaseUnavailableError("the database does not answer") from exc
         logger.error("an uplink command from %s failed; answered with internal_error",

@@ -18,10 +18,11 @@ from typing import Any
 import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.exceptions import DBConnectionError
+from tortoise.exceptions import DBConnectionError, ValidationError
 from tortoise.migrations.api.migrate import migrate
 
 from config import Settings
+from contract.errors import InvalidParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -168,3 +169,16 @@ def is_connection_fault(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+# What the ORM raises for a value it refuses before asking the database.
+REFUSED_VALUE = ValidationError
+
+
+def refused_value(exc: BaseException) -> InvalidParameterError | None:
+    """The client's error behind an exception the ORM raised before asking the database: a value
+    its field cannot hold (an id longer than any stored one, say), as 1001. None for anything
+    else. The HTTP layer and the bridge answer with it instead of an internal error."""
+    if isinstance(exc, ValidationError):
+        return InvalidParameterError(f"a value is out of range: {exc}")
+    return None

@@ -22,6 +22,7 @@ from models.sqldialect import SqlDialect
 from models.user import User
 
 UPLOAD_ID_PREFIX = "f"
+UPLOAD_ID_MAX = 40
 # How an avatar or a thread image names one of our uploads: a path on this server, so it holds
 # behind any proxy or host name (models/profile.py and models/govrules.py accept it).
 UPLOAD_PATH = re.compile(r"/api/uploads/f[0-9a-f]{32}")
@@ -32,7 +33,7 @@ CONTENT_TYPE_MAX = 100
 class Upload(Model):
     """A file someone uploaded: stored under `storage_key` in the configured backend."""
 
-    id = fields.CharField(primary_key=True, max_length=40)
+    id = fields.CharField(primary_key=True, max_length=UPLOAD_ID_MAX)
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="uploads", on_delete=fields.CASCADE
     )
@@ -49,6 +50,11 @@ class Upload(Model):
     class Meta:
         table = "upload"
         indexes = (("owner_id", "created_at"),)
+
+
+def could_be_upload_id(value: str) -> bool:
+    """Whether `value` has the shape of an upload id (the prefix, and no longer than the key)."""
+    return value.startswith(UPLOAD_ID_PREFIX) and len(value) <= UPLOAD_ID_MAX
 
 
 def new_upload_id() -> str:
@@ -97,7 +103,7 @@ async def may_read_upload(user_id: str, upload: Upload) -> bool:
 
 async def readable_upload(user_id: str, upload_id: str) -> Upload:
     """The upload, if `user_id` may read it; else UploadNotFoundError, as if it did not exist."""
-    upload = await Upload.get_or_none(id=upload_id)
+    upload = await Upload.get_or_none(id=upload_id) if could_be_upload_id(upload_id) else None
     if upload is None or not await may_read_upload(user_id, upload):
         raise UploadNotFoundError(f"no upload {upload_id}")
     return upload

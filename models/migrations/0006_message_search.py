@@ -7,8 +7,8 @@
   VALUES('rebuild')` restores it whenever needed, e.g. after a VACUUM, which may renumber the
   rowids of a table without an INTEGER PRIMARY KEY.
 - PostgreSQL: the `pg_trgm` extension and a GIN trigram index on the bodies of messages
-  (`kind = 'message'`, the partial index models/msgsearch.py queries), so the bridge's raw INSERTs
-  (models/append.py) need nothing more.
+  (`kind = 'message'`), so the bridge's raw INSERTs (models/append.py) need nothing more.
+  Migration 0008 replaces that index with one whose trigrams span words.
 
 Reversible.
 """

@@ -66,12 +66,12 @@ async def upload_rows(settings: Settings) -> int:
         await conn.close()
 
 
-async def raw_post(settings: Settings, headers: dict[str, str],
-                   body: AsyncIterator[bytes]) -> tuple[int, dict[str, Any]]:
-    """POST /api/uploads, sending `body` while reading the answer: (status, JSON body)."""
+async def raw_post(settings: Settings, headers: dict[str, str], body: AsyncIterator[bytes],
+                   path: str = "/api/uploads") -> tuple[int, dict[str, Any]]:
+    """POST to `path`, sending `body` while reading the answer: (status, JSON body)."""
     reader, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    writer.write(f"POST /api/uploads HTTP/1.1\r\nHost: test\r\n{head}\r\n".encode())
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: test\r\n{head}\r\n".encode())
 
     async def pump() -> None:
         try:

@@ -66,8 +66,12 @@ def _real_objects(http: httpx.Client, caller: Account, other: Account) -> dict[s
                              json={"content": "hi"}).json()["data"]
     message = http.post(f"/api/threads/{thread['thread_id']}/messages", headers=auth,
                         json={"body": "hi"}).json()["data"]
+    http.post(f"/api/threads/{thread['thread_id']}/messages/{message['message_id']}/reactions",
+              headers=auth, json={"emoji": "👍"})
+    poll = http.post(f"/api/threads/{thread['thread_id']}/polls", headers=auth,
+                     json={"question": "fuzz?", "options": ["a", "b"]}).json()["data"]
     return {"thread_id": thread["thread_id"], "user_id": other.user_id,
-            "message_id": message["message_id"],
+            "message_id": message["message_id"], "emoji": "👍", "poll_id": poll["poll_id"],
             "request_id": request["id"], "group_id": group["id"],
             "announcement_id": announcement["announcement_id"], "session_id": "s-none",
             "invitation_id": 1, "rule_id": 1, "upload_id": "f-none"}
