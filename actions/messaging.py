@@ -147,7 +147,8 @@ async def _append_joining_rooms(ctx: Context, drafts: Sequence[Draft]) -> list[A
     """Append; a sender who is not in a room they send to joins it (announced like any join,
     3011 when it is full) and their drafts are appended again, after the others."""
     with DB_APPEND_SECONDS.time():
-        results = await append_messages(drafts, max_body_chars=ctx.settings.max_body_chars)
+        results = await append_messages(drafts, max_body_chars=ctx.settings.max_body_chars,
+                                        reach=ctx.settings.reach)
     joiners = {(d.sender_id, d.thread_id) for d, r in zip(drafts, results, strict=True)
                if isinstance(r, NotInRoomError)}
     if not joiners:
@@ -166,7 +167,8 @@ async def _append_joining_rooms(ctx: Context, drafts: Sequence[Draft]) -> list[A
     again = [i for i, d in enumerate(drafts) if isinstance(results[i], NotInRoomError)
              and (d.sender_id, d.thread_id) not in refused]
     retried = await append_messages([drafts[i] for i in again],
-                                    max_body_chars=ctx.settings.max_body_chars)
+                                    max_body_chars=ctx.settings.max_body_chars,
+                                    reach=ctx.settings.reach)
     for i, result in zip(again, retried, strict=True):
         results[i] = result
     for i, draft in enumerate(drafts):

@@ -79,6 +79,20 @@ class Settings:
     # edit a message; 0 = no limit.
     unsend_window: int = 24 * 3600
     edit_window: int = 24 * 3600
+    # Push notifications and webhooks (docs/push.md, docs/webhooks.md): record timeline activity
+    # for their worker, and run it inside `mqim serve`.
+    reach: bool = True
+    # Whether a push carries the start of the message (off: only thread, sender and count).
+    push_previews: bool = False
+    # How long a thread must be quiet before its burst is pushed as one notification.
+    push_coalesce_ms: int = 1000
+    # Web Push's VAPID key: a PEM file; empty = <data_dir>/vapid_private.pem, made on first use.
+    vapid_private_key: str = ""
+    # Who the push services may contact about this server (mailto: or https: URL).
+    vapid_subject: str = "mailto:admin@localhost"
+    # Seconds a webhook receiver has to answer, and how many tries a delivery gets.
+    webhook_timeout: int = 10
+    webhook_max_attempts: int = 12
     # The bridge's own broker account. In the embedded mode its password is derived from the
     # JWT secret, so nothing extra has to be configured.
     bridge_username: str = "mqim-bridge"
@@ -202,6 +216,13 @@ class Settings:
             raise ConfigError("MQIM_MAX_UPLOAD_BYTES must be at least 1")
         if self.unsend_window < 0 or self.edit_window < 0:
             raise ConfigError("MQIM_UNSEND_WINDOW and MQIM_EDIT_WINDOW must be 0 or more seconds")
+        if self.push_coalesce_ms < 0:
+            raise ConfigError("MQIM_PUSH_COALESCE_MS must be 0 or more milliseconds")
+        if self.webhook_timeout < 1 or self.webhook_max_attempts < 1:
+            raise ConfigError(
+                "MQIM_WEBHOOK_TIMEOUT and MQIM_WEBHOOK_MAX_ATTEMPTS must be at least 1")
+        if not self.vapid_subject.startswith(("mailto:", "https://")):
+            raise ConfigError("MQIM_VAPID_SUBJECT must be a mailto: or https: URL")
         _ = self.storage()
         if self.restore_window_days < 0:
             raise ConfigError("MQIM_RESTORE_WINDOW_DAYS must be 0 or more days")
@@ -220,15 +241,16 @@ RATE_LIMIT_NAMES = ("login_account", "login_address", "register_address", "code_
 _INT_FIELDS = {
     "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
     "max_body_chars", "bridge_batch_size", "email_code_interval", "restore_window_days",
-    "max_upload_bytes", "unsend_window", "edit_window",
+    "max_upload_bytes", "unsend_window", "edit_window", "push_coalesce_ms", "webhook_timeout",
+    "webhook_max_attempts",
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
-    "log_format", "cors_origins", "metrics", "storage_url",
+    "log_format", "cors_origins", "metrics", "storage_url", "vapid_private_key", "vapid_subject",
     "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from", "rate_limit_storage",
     *(f"rate_limit_{name}" for name in RATE_LIMIT_NAMES),
 }
-_BOOL_FIELDS = {"require_email_code", "rate_limits"}
+_BOOL_FIELDS = {"require_email_code", "rate_limits", "reach", "push_previews"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # A bare address (no display name): what the mailer puts in From and the SMTP envelope.

@@ -8,11 +8,8 @@ the stored messages of retried sends, when there are any):
 1. one read: the threads (with their status and send rule), the senders' memberships (role and
    mute; the mentioned users' too), earlier sends with the same client_msg_ids, blocks inside
    direct threads and the messages replied to (UNION ALL of tagged rows);
-2. one write that allocates seqs and stores: `UPDATE thread SET last_seq = last_seq + n` per
-   thread (row locks taken in thread-id order, held to commit, so concurrent writers never share
-   or skip a seq), the INSERT, and the senders' read_seq. On PostgreSQL that is one statement
-   (data-modifying CTEs, so it is atomic without a transaction block); on SQLite a short
-   transaction (the write lock serialises writers, and there is no network to save).
+2. one write that allocates seqs and stores the messages, the senders' read marks and the reach
+   queue's rows (models/appendwrite.py).
 
 The ORM would send ~4 queries per thread plus 6 per batch, each built by pypika; at 1,000 msg/s
 that was 7 ms per batch and most of the bridge's CPU. `unique(thread, seq)` and
@@ -25,17 +22,14 @@ them can still have a message stored just before the removal's event.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from contract.errors import (
     ClientMsgIdConflictError,
@@ -47,6 +41,7 @@ from contract.errors import (
     ThreadDissolvedError,
     ThreadNotFoundError,
 )
+from models.appendwrite import Row, write_postgres, write_sqlite
 from models.block import blocked_error
 from models.clock import utcnow
 from models.ids import new_message_id
@@ -59,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 
 async def append_messages(
-    drafts: Sequence[Draft], *, max_body_chars: int
+    drafts: Sequence[Draft], *, max_body_chars: int, reach: bool = True,
 ) -> list[AppendResult]:
     """Store a batch of messages; one result per draft, in order.
 
@@ -77,20 +72,20 @@ async def append_messages(
             pending.append(index)
     if pending:
         try:
-            await _append_batch(drafts, pending, results)
+            await _append_batch(drafts, pending, results, reach)
         except IntegrityError:
             # Another writer stored one of these client_msg_ids between our read and our
             # write. Redo the batch one draft at a time so only the duplicate is affected.
             logger.info("batch of %d hit a concurrent duplicate; retrying one by one", len(pending))
             for index in pending:
-                results[index] = await _append_one(drafts[index])
+                results[index] = await _append_one(drafts[index], reach)
     return [r for r in results if r is not None]
 
 
-async def _append_one(draft: Draft) -> AppendResult:
+async def _append_one(draft: Draft, reach: bool) -> AppendResult:
     single: list[AppendResult | None] = [None]
     try:
-        await _append_batch([draft], [0], single)
+        await _append_batch([draft], [0], single, reach)
     except IntegrityError:
         existing = await Message.get_or_none(
             sender_id=draft.sender_id, client_msg_id=draft.client_msg_id
@@ -133,15 +128,6 @@ class _Found:
     duplicates: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker, blocked)
     replied: dict[str, str] = field(default_factory=dict)  # message id -> thread id
-
-
-@dataclass
-class _Row:
-    """A message to insert: `ord` is its 1-based place among the batch's rows of its thread."""
-
-    draft: Draft
-    id: str
-    ord: int
 
 
 async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
@@ -192,15 +178,16 @@ async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
 
 
 async def _append_batch(
-    drafts: Sequence[Draft], pending: list[int], results: list[AppendResult | None]
+    drafts: Sequence[Draft], pending: list[int], results: list[AppendResult | None],
+    reach: bool,
 ) -> None:
     conn = connections.get("default")
     found = await _read(conn, [drafts[i] for i in pending])
     duplicates: dict[int, str] = {}  # draft index -> the stored message's id
     first_in_batch: dict[tuple[str, str], int] = {}
     aliases: list[tuple[int, int]] = []
-    by_thread: dict[str, list[_Row]] = {}
-    row_of: dict[int, _Row] = {}
+    by_thread: dict[str, list[Row]] = {}
+    row_of: dict[int, Row] = {}
     now = utcnow()
     for i in pending:
         draft = drafts[i]
@@ -237,11 +224,11 @@ async def _append_batch(
         else:
             first_in_batch[key] = i
             rows = by_thread.setdefault(draft.thread_id, [])
-            rows.append(row_of.setdefault(i, _Row(draft, new_message_id(), len(rows) + 1)))
+            rows.append(row_of.setdefault(i, Row(draft, new_message_id(), len(rows) + 1)))
     if by_thread:
         # Threads deleted since the read come back without a base; nothing was stored in them.
-        bases = await (_write_postgres if conn.capabilities.dialect == "postgres"
-                       else _write_sqlite)(conn, by_thread, now)
+        bases = await (write_postgres if conn.capabilities.dialect == "postgres"
+                       else write_sqlite)(conn, by_thread, now, reach=reach)
         for i, row in row_of.items():
             base = bases.get(row.draft.thread_id)
             results[i] = (ThreadNotFoundError(row.draft.thread_id) if base is None
@@ -263,7 +250,7 @@ def _conflict_msg(draft: Draft) -> str:
             "use a new one for each message")
 
 
-def _entry(row: _Row, seq: int, now: datetime) -> Message:
+def _entry(row: Row, seq: int, now: datetime) -> Message:
     draft = row.draft
     return Message(
         id=row.id, thread_id=draft.thread_id, seq=seq, kind=EntryKind.MESSAGE,
@@ -272,96 +259,6 @@ def _entry(row: _Row, seq: int, now: datetime) -> Message:
         attachments=list(draft.attachments), content=draft.content,
         forwarded_from=draft.forwarded_from, created_at=now,
     )
-
-
-def _last_by_sender(rows: Iterable[_Row]) -> dict[str, int]:
-    """Each sender's last row (its ord) in a thread: their read_seq moves up to it."""
-    return {row.draft.sender_id: row.ord for row in rows}
-
-
-# One statement: lock the threads in id order, move their last_seq, insert, advance read_seq.
-# Returns each thread's seq before the batch (its rows get base + ord).
-_POSTGRES_WRITE = """
-WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS v(id, n)),
-locked AS MATERIALIZED (
-    SELECT t.id FROM thread t WHERE t.id = ANY($1::text[]) ORDER BY t.id FOR UPDATE),
-upd AS (
-    UPDATE thread t SET last_seq = t.last_seq + v.n, last_activity_at = $3
-    FROM v, locked WHERE t.id = v.id AND locked.id = t.id
-    RETURNING t.id, t.last_seq - v.n AS base),
-ins AS (
-    INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, body,
-                         reply_to, mentions, attachments, content, forwarded_from, deleted,
-                         created_at)
-    SELECT r.id, r.thread_id, upd.base + r.ord, 'message', r.sender_id, r.client_msg_id,
-           r.type, r.body, r.reply_to, r.mentions::jsonb, r.attachments::jsonb,
-           r.content::jsonb, r.forwarded_from::jsonb, false, $3
-    FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
-                $10::text[], $11::text[], $12::text[], $13::text[], $17::text[], $18::text[])
-         AS r(id, thread_id, ord, sender_id, client_msg_id, type, body, reply_to, mentions,
-              attachments, content, forwarded_from)
-    JOIN upd ON upd.id = r.thread_id),
-rs AS (
-    UPDATE thread_member m SET read_seq = upd.base + s.ord
-    FROM unnest($14::text[], $15::text[], $16::bigint[]) AS s(thread_id, user_id, ord)
-    JOIN upd ON upd.id = s.thread_id
-    WHERE m.thread_id = s.thread_id AND m.user_id = s.user_id AND m.read_seq < upd.base + s.ord)
-SELECT id, base FROM upd
-"""
-
-
-async def _write_postgres(
-    conn: BaseDBAsyncClient, by_thread: dict[str, list[_Row]], now: datetime
-) -> dict[str, int]:
-    threads = sorted(by_thread)
-    rows = [row for t in threads for row in by_thread[t]]
-    reads = [(t, sender, ord_) for t in threads
-             for sender, ord_ in _last_by_sender(by_thread[t]).items()]
-    _, result = await conn.execute_query(_POSTGRES_WRITE, [
-        threads, [len(by_thread[t]) for t in threads], now,
-        [r.id for r in rows], [r.draft.thread_id for r in rows], [r.ord for r in rows],
-        [r.draft.sender_id for r in rows], [r.draft.client_msg_id for r in rows],
-        [r.draft.type for r in rows], [r.draft.body for r in rows],
-        [r.draft.reply_to for r in rows], [json.dumps(r.draft.mentions) for r in rows],
-        [json.dumps(r.draft.attachments) for r in rows],
-        [t for t, _, _ in reads], [u for _, u, _ in reads], [o for _, _, o in reads],
-        [_json_or_none(r.draft.content) for r in rows],
-        [_json_or_none(r.draft.forwarded_from) for r in rows],
-    ])
-    return {str(thread_id): int(base) for thread_id, base in result}
-
-
-async def _write_sqlite(
-    conn: BaseDBAsyncClient, by_thread: dict[str, list[_Row]], now: datetime
-) -> dict[str, int]:
-    bases: dict[str, int] = {}
-    async with in_transaction() as txn:
-        for thread_id in sorted(by_thread):
-            count = len(by_thread[thread_id])
-            _, found = await txn.execute_query(
-                "UPDATE thread SET last_seq = last_seq + ?, last_activity_at = ? WHERE id = ? "
-                "RETURNING last_seq", [count, now, thread_id])
-            if found:
-                bases[thread_id] = int(next(iter(found[0]))) - count
-        await txn.execute_many(
-            "INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, "
-            "body, reply_to, mentions, attachments, content, forwarded_from, deleted, "
-            "created_at) VALUES (?, ?, ?, 'message', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            [[r.id, t, bases[t] + r.ord, r.draft.sender_id, r.draft.client_msg_id, r.draft.type,
-              r.draft.body, r.draft.reply_to, json.dumps(r.draft.mentions),
-              json.dumps(r.draft.attachments), _json_or_none(r.draft.content),
-              _json_or_none(r.draft.forwarded_from), now]
-             for t, rows in by_thread.items() if t in bases for r in rows])
-        await txn.execute_many(
-            "UPDATE thread_member SET read_seq = ? "
-            "WHERE thread_id = ? AND user_id = ? AND read_seq < ?",
-            [[bases[t] + ord_, t, sender, bases[t] + ord_] for t, rows in by_thread.items()
-             if t in bases for sender, ord_ in _last_by_sender(rows).items()])
-    return bases
-
-
-def _json_or_none(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value)
 
 
 def _governance_refusal(

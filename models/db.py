@@ -31,6 +31,7 @@ MODEL_MODULES = [
     "models.friendship", "models.friend_request", "models.block", "models.friendgroup",
     "models.verification", "models.presence", "models.invitation", "models.announcement",
     "models.upload", "models.reaction", "models.msgedit", "models.msgfile", "models.poll",
+    "models.reach", "models.push", "models.webhook", "models.bot",
 ]
 
 
@@ -87,6 +88,19 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
+def migration_config(url: str) -> dict[str, Any]:
+    """The ORM configuration to migrate with. On SQLite without foreign-key enforcement: the
+    migration tool changes a column by rebuilding the table (copy, drop, rename), and with
+    enforcement on, dropping a table deletes the rows that reference it (ON DELETE CASCADE), as
+    Django also knows. Each migration's own statements keep the data consistent."""
+    config = tortoise_config(url)
+    default = config["connections"]["default"]
+    if isinstance(default, str) and default.startswith("sqlite://"):
+        config["connections"]["default"] = default + ("&" if "?" in default else "?") + (
+            "foreign_keys=OFF")
+    return config
+
+
 # Any constant works; it names "mqim schema migration" among advisory locks.
 _MIGRATION_LOCK = 0x6D71696D
 
@@ -111,7 +125,7 @@ async def migrate_database(
 ) -> None:
     """Apply every migration not yet applied; safe to run from several processes at once."""
     async with advisory_lock(settings.db_url, _MIGRATION_LOCK):
-        await migrate(config=tortoise_config(settings.db_url), progress=progress)
+        await migrate(config=migration_config(settings.db_url), progress=progress)
     await connections.close_all()
 
 

@@ -33,6 +33,7 @@ from contract.errors import (
 from contract.fields import CLIENT_MSG_ID_MAX, ID_PATTERN
 from models.clock import utcnow
 from models.ids import new_message_id
+from models.reach import POSTGRES_RECORD, SQLITE_RECORD
 from models.thread import HistoryVisibility, Member, PastMember, Thread
 from models.user import User
 
@@ -83,7 +84,7 @@ class Message(Model):
     forwarded_from: Any = fields.JSONField(null=True)
     edited_at = fields.DatetimeField(null=True)
     # Unsent: body, content, attachments and mentions are erased; the row stays as a tombstone.
-    deleted = fields.BooleanField(default=False)
+    deleted = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -185,7 +186,14 @@ async def allocate_seqs(conn: BaseDBAsyncClient, thread_id: str, count: int) -> 
     if not updated:
         raise ThreadNotFoundError(thread_id)
     last = await Thread.filter(id=thread_id).using_db(conn).values_list("last_seq", flat=True)
-    return cast(int, last[0]) - count + 1
+    newest = cast(int, last[0])
+    # The worker behind push and webhooks learns of the new entries in the same transaction.
+    record = POSTGRES_RECORD if conn.capabilities.dialect == "postgres" else SQLITE_RECORD
+    params: list[Any] = [thread_id, newest, newest - count]
+    now = utcnow()
+    params += [now] if conn.capabilities.dialect == "postgres" else [newest - count, now, now]
+    await conn.execute_query(record, params)
+    return newest - count + 1
 
 
 async def append_event(

@@ -95,14 +95,19 @@ class Thread(Model):
     color = fields.CharField(max_length=7, null=True)  # #RRGGBB
     emoji = fields.CharField(max_length=32, null=True)  # one emoji (a grapheme cluster)
     description = fields.CharField(max_length=1000, null=True)
-    status = fields.CharEnumField(ThreadStatus, max_length=10, default=ThreadStatus.ACTIVE)
+    status = fields.CharEnumField(ThreadStatus, max_length=10, default=ThreadStatus.ACTIVE,
+                                  db_default=ThreadStatus.ACTIVE.value)
     dissolved_at = fields.DatetimeField(null=True)
+    # (Every column added to an existing table has a database default: an upgrade must be able
+    # to add it to rows that are already there.)
     # Settings (changed together, one log:thread-settings entry per change).
     history_visibility = fields.CharEnumField(
-        HistoryVisibility, max_length=8, default=HistoryVisibility.JOINED)
-    join_approval = fields.BooleanField(default=False)
-    admins_only_send = fields.BooleanField(default=False)
-    visibility = fields.CharEnumField(Visibility, max_length=8, default=Visibility.PRIVATE)
+        HistoryVisibility, max_length=8, default=HistoryVisibility.JOINED,
+        db_default=HistoryVisibility.JOINED.value)
+    join_approval = fields.BooleanField(default=False, db_default=False)
+    admins_only_send = fields.BooleanField(default=False, db_default=False)
+    visibility = fields.CharEnumField(Visibility, max_length=8, default=Visibility.PRIVATE,
+                                      db_default=Visibility.PRIVATE.value)
     # Rooms: how many members at most, and where (for GET /api/rooms?near=).
     capacity = fields.IntField(null=True)
     lat = fields.FloatField(null=True)
@@ -128,21 +133,21 @@ class Member(Model):
     joined_at = fields.DatetimeField(auto_now_add=True)
     # The first seq this member may read under `joined` visibility: the seq of the entry that
     # added them (1 for a thread's first members).
-    join_seq = fields.BigIntField(default=1)
-    delivered_seq = fields.BigIntField(default=0)
+    join_seq = fields.BigIntField(default=1, db_default=1)
+    delivered_seq = fields.BigIntField(default=0, db_default=0)
     nickname = fields.CharField(max_length=64, null=True)
     # Muted by the owner or an admin: sends refused (3010) until then.
     muted_until = fields.DatetimeField(null=True)
     # The member's own settings (PATCH /api/threads/{id}/settings). `notify_muted_until` is
     # what the thread list and that PATCH call `muted_until`: no notifications until then.
-    pinned = fields.BooleanField(default=False)
-    archived = fields.BooleanField(default=False)
-    marked_unread = fields.BooleanField(default=False)
+    pinned = fields.BooleanField(default=False, db_default=False)
+    archived = fields.BooleanField(default=False, db_default=False)
+    marked_unread = fields.BooleanField(default=False, db_default=False)
     notify_muted_until = fields.DatetimeField(null=True)
-    recv_msg_opt = fields.SmallIntField(default=RecvOpt.NORMAL)
+    recv_msg_opt = fields.SmallIntField(default=RecvOpt.NORMAL, db_default=RecvOpt.NORMAL.value)
     # A direct thread opened by someone who is not this member's friend, not yet accepted:
     # listed only under ?requests=true, no unread counted.
-    is_request = fields.BooleanField(default=False)
+    is_request = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "thread_member"

@@ -10,6 +10,7 @@ from models.thread import HistoryVisibility, MemberStatus, RecvOpt, ThreadKind, 
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from models.migration_ops import AlterFieldInStateOnly
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0003_group_members_reference_friendships')]
@@ -62,27 +63,27 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Member',
             name='archived',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Member',
             name='delivered_seq',
-            field=fields.BigIntField(default=0),
+            field=fields.BigIntField(default=0, db_default=0),
         ),
         ops.AddField(
             model_name='Member',
             name='is_request',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Member',
             name='join_seq',
-            field=fields.BigIntField(default=1),
+            field=fields.BigIntField(default=1, db_default=1),
         ),
         ops.AddField(
             model_name='Member',
             name='marked_unread',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Member',
@@ -102,14 +103,16 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Member',
             name='pinned',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Member',
             name='recv_msg_opt',
-            field=fields.SmallIntField(default=RecvOpt.NORMAL),
+            field=fields.SmallIntField(default=RecvOpt.NORMAL, db_default=RecvOpt.NORMAL.value),
         ),
-        ops.AlterField(
+        # The new choice `room` changes no column: a real AlterField would rebuild `thread` on
+        # SQLite, and the rebuild's DROP cascades to every message and membership.
+        AlterFieldInStateOnly(
             model_name='Thread',
             name='kind',
             field=fields.CharEnumField(description='DIRECT: direct\nGROUP: group\nROOM: room', enum_type=ThreadKind, max_length=8),
@@ -117,7 +120,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Thread',
             name='admins_only_send',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Thread',
@@ -147,7 +150,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Thread',
             name='history_visibility',
-            field=fields.CharEnumField(default=HistoryVisibility.JOINED, description='JOINED: joined\nSHARED: shared', enum_type=HistoryVisibility, max_length=8),
+            field=fields.CharEnumField(default=HistoryVisibility.JOINED, db_default=HistoryVisibility.JOINED.value, description='JOINED: joined\nSHARED: shared', enum_type=HistoryVisibility, max_length=8),
         ),
         ops.AddField(
             model_name='Thread',
@@ -157,7 +160,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Thread',
             name='join_approval',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Thread',
@@ -172,12 +175,12 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Thread',
             name='status',
-            field=fields.CharEnumField(default=ThreadStatus.ACTIVE, description='ACTIVE: active\nDISSOLVED: dissolved', enum_type=ThreadStatus, max_length=10),
+            field=fields.CharEnumField(default=ThreadStatus.ACTIVE, db_default=ThreadStatus.ACTIVE.value, description='ACTIVE: active\nDISSOLVED: dissolved', enum_type=ThreadStatus, max_length=10),
         ),
         ops.AddField(
             model_name='Thread',
             name='visibility',
-            field=fields.CharEnumField(default=Visibility.PRIVATE, description='PRIVATE: private\nPUBLIC: public', enum_type=Visibility, max_length=8),
+            field=fields.CharEnumField(default=Visibility.PRIVATE, db_default=Visibility.PRIVATE.value, description='PRIVATE: private\nPUBLIC: public', enum_type=Visibility, max_length=8),
         ),
         ops.AddIndex(
             model_name='Thread',

@@ -10,6 +10,37 @@ from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 from tortoise.indexes import Index
+from models.migration_ops import AlterFieldInStateOnly
+
+# 0006's search triggers on SQLite: undoing this migration's fields rebuilds the message table,
+# which drops them, so the step back makes them again and rebuilds the index.
+SQLITE_SEARCH_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS message_fts_ai AFTER INSERT ON message BEGIN
+    INSERT INTO message_fts(rowid, body) VALUES (new.rowid, new.body);
+END;
+CREATE TRIGGER IF NOT EXISTS message_fts_ad AFTER DELETE ON message BEGIN
+    INSERT INTO message_fts(message_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
+END;
+CREATE TRIGGER IF NOT EXISTS message_fts_au AFTER UPDATE OF body ON message BEGIN
+    INSERT INTO message_fts(message_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
+    INSERT INTO message_fts(rowid, body) VALUES (new.rowid, new.body);
+END;
+INSERT INTO message_fts(message_fts) VALUES ('rebuild');
+"""
+
+
+async def _nothing(apps: object, schema_editor: object) -> None:
+    return None
+
+
+async def _restore_search_triggers(apps: object, schema_editor: object) -> None:
+    if getattr(schema_editor, "DIALECT", None) == "postgres":
+        return
+    if getattr(schema_editor, "collect_sql", False):
+        schema_editor.collected_sql.append(SQLITE_SEARCH_TRIGGERS)  # type: ignore[attr-defined]
+        return
+    await schema_editor.client.execute_script(SQLITE_SEARCH_TRIGGERS)  # type: ignore[attr-defined]
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0006_message_search')]
@@ -17,6 +48,8 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
+        # First, so that its step back runs last, after the message table was rebuilt.
+        ops.RunPython(_nothing, _restore_search_triggers),
         ops.CreateModel(
             name='MessageFile',
             fields=[
@@ -102,7 +135,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Message',
             name='deleted',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Message',
@@ -113,6 +146,11 @@ class Migration(migrations.Migration):
             model_name='Message',
             name='forwarded_from',
             field=fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads),
+        ),
+        AlterFieldInStateOnly(  # the new choice `action` changes no column
+            model_name='Message',
+            name='kind',
+            field=fields.CharEnumField(description='MESSAGE: message\nEVENT: event\nACTION: action', enum_type=EntryKind, max_length=8),
         ),
         ops.AddIndex(
             model_name='Message',

@@ -5,6 +5,7 @@ the other sends of the same batch still stored."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -64,7 +65,7 @@ async def test_a_long_id_over_mqtt_costs_only_its_own_command(
             "op": "send", "req": "file", "thread_id": thread_id, "client_msg_id": "lf",
             "type": "file", "content": {"upload_id": "f" + "0" * 60}}), qos=1)
         await client.publish(up, send_command(thread_id, "ok-1", "still here"), qos=1)
-        answers = {}
+        answers: dict[str, dict[str, Any]] = {}
         while len(answers) < 3:
             event = await next_event(client, lambda _t, e: e.get("type") in ("ack", "error"))
             answers[event["req"]] = event

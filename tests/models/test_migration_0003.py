@@ -19,7 +19,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api.migrate import migrate
 
 from config import Settings
-from models.db import migrate_database, open_database, tortoise_config
+from models.db import migrate_database, migration_config, open_database
 from models.friendgroup import FriendGroupMember, GroupRef, groups_by_member
 from models.friendship import remove_friend
 from tests.helpers import make_settings
@@ -61,7 +61,7 @@ async def _migrate_to(settings: Settings, target: str, statements: list[str]
                       ) -> list[dict[str, Any]]:
     """Migrate to `target` (forwards or back), then run the statements."""
     try:
-        await migrate(config=tortoise_config(settings.db_url), target=target)
+        await migrate(config=migration_config(settings.db_url), target=target)
         return await _execute(statements)
     finally:
         await connections.close_all()

@@ -1,0 +1,135 @@
+"""The one write of a batch of messages (models/append.py decides what goes in it): allocate the
+seqs, insert the messages, move the senders' read marks and record the threads in the reach
+queue (models/reach.py) for the push and webhook worker, all in one transaction.
+
+On PostgreSQL that is one statement (data-modifying CTEs, so it is atomic without a transaction
+block): `UPDATE thread SET last_seq = last_seq + n` per thread (row locks taken in thread-id
+order, held to commit, so concurrent writers never share or skip a seq), the INSERT, the read
+marks and the queue. On SQLite a short transaction (the write lock serialises writers, and there
+is no network to save).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from models.message import Draft
+from models.reach import SQLITE_RECORD
+
+
+@dataclass
+class Row:
+    """A message to insert: `ord` is its 1-based place among the batch's rows of its thread."""
+
+    draft: Draft
+    id: str
+    ord: int
+
+
+def _last_by_sender(rows: Iterable[Row]) -> dict[str, int]:
+    """Each sender's last row (its ord) in a thread: their read_seq moves up to it."""
+    return {row.draft.sender_id: row.ord for row in rows}
+
+
+# One statement: lock the threads in id order, move their last_seq, insert, advance read_seq,
+# record the threads for the worker.
+# Returns each thread's seq before the batch (its rows get base + ord).
+_POSTGRES_WRITE = """
+WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS v(id, n)),
+locked AS MATERIALIZED (
+    SELECT t.id FROM thread t WHERE t.id = ANY($1::text[]) ORDER BY t.id FOR UPDATE),
+upd AS (
+    UPDATE thread t SET last_seq = t.last_seq + v.n, last_activity_at = $3
+    FROM v, locked WHERE t.id = v.id AND locked.id = t.id
+    RETURNING t.id, t.last_seq - v.n AS base),
+ins AS (
+    INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, body,
+                         reply_to, mentions, attachments, content, forwarded_from, deleted,
+                         created_at)
+    SELECT r.id, r.thread_id, upd.base + r.ord, 'message', r.sender_id, r.client_msg_id,
+           r.type, r.body, r.reply_to, r.mentions::jsonb, r.attachments::jsonb,
+           r.content::jsonb, r.forwarded_from::jsonb, false, $3
+    FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
+                $10::text[], $11::text[], $12::text[], $13::text[], $17::text[], $18::text[])
+         AS r(id, thread_id, ord, sender_id, client_msg_id, type, body, reply_to, mentions,
+              attachments, content, forwarded_from)
+    JOIN upd ON upd.id = r.thread_id),
+rs AS (
+    UPDATE thread_member m SET read_seq = upd.base + s.ord
+    FROM unnest($14::text[], $15::text[], $16::bigint[]) AS s(thread_id, user_id, ord)
+    JOIN upd ON upd.id = s.thread_id
+    WHERE m.thread_id = s.thread_id AND m.user_id = s.user_id AND m.read_seq < upd.base + s.ord),
+rq AS (
+    INSERT INTO reach_queue (thread_id, seq, hook_seq, push_seq, updated_at, waiting_since)
+    SELECT upd.id, upd.base + v.n, upd.base, upd.base, $3, $3 FROM upd JOIN v ON v.id = upd.id
+    WHERE $19::boolean
+    ON CONFLICT (thread_id) DO UPDATE SET seq = GREATEST(reach_queue.seq, EXCLUDED.seq),
+        updated_at = EXCLUDED.updated_at, waiting_since = CASE
+            WHEN reach_queue.push_seq >= reach_queue.seq THEN EXCLUDED.updated_at
+            ELSE reach_queue.waiting_since END)
+SELECT id, base FROM upd
+"""
+
+
+async def write_postgres(
+    conn: BaseDBAsyncClient, by_thread: dict[str, list[Row]], now: datetime, *, reach: bool,
+) -> dict[str, int]:
+    threads = sorted(by_thread)
+    rows = [row for t in threads for row in by_thread[t]]
+    reads = [(t, sender, ord_) for t in threads
+             for sender, ord_ in _last_by_sender(by_thread[t]).items()]
+    _, result = await conn.execute_query(_POSTGRES_WRITE, [
+        threads, [len(by_thread[t]) for t in threads], now,
+        [r.id for r in rows], [r.draft.thread_id for r in rows], [r.ord for r in rows],
+        [r.draft.sender_id for r in rows], [r.draft.client_msg_id for r in rows],
+        [r.draft.type for r in rows], [r.draft.body for r in rows],
+        [r.draft.reply_to for r in rows], [json.dumps(r.draft.mentions) for r in rows],
+        [json.dumps(r.draft.attachments) for r in rows],
+        [t for t, _, _ in reads], [u for _, u, _ in reads], [o for _, _, o in reads],
+        [_json_or_none(r.draft.content) for r in rows],
+        [_json_or_none(r.draft.forwarded_from) for r in rows], reach,
+    ])
+    return {str(thread_id): int(base) for thread_id, base in result}
+
+
+async def write_sqlite(
+    conn: BaseDBAsyncClient, by_thread: dict[str, list[Row]], now: datetime, *, reach: bool,
+) -> dict[str, int]:
+    bases: dict[str, int] = {}
+    async with in_transaction() as txn:
+        for thread_id in sorted(by_thread):
+            count = len(by_thread[thread_id])
+            _, found = await txn.execute_query(
+                "UPDATE thread SET last_seq = last_seq + ?, last_activity_at = ? WHERE id = ? "
+                "RETURNING last_seq", [count, now, thread_id])
+            if found:
+                bases[thread_id] = int(next(iter(found[0]))) - count
+        await txn.execute_many(
+            "INSERT INTO message (id, thread_id, seq, kind, sender_id, client_msg_id, type, "
+            "body, reply_to, mentions, attachments, content, forwarded_from, deleted, "
+            "created_at) VALUES (?, ?, ?, 'message', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            [[r.id, t, bases[t] + r.ord, r.draft.sender_id, r.draft.client_msg_id, r.draft.type,
+              r.draft.body, r.draft.reply_to, json.dumps(r.draft.mentions),
+              json.dumps(r.draft.attachments), _json_or_none(r.draft.content),
+              _json_or_none(r.draft.forwarded_from), now]
+             for t, rows in by_thread.items() if t in bases for r in rows])
+        await txn.execute_many(
+            "UPDATE thread_member SET read_seq = ? "
+            "WHERE thread_id = ? AND user_id = ? AND read_seq < ?",
+            [[bases[t] + ord_, t, sender, bases[t] + ord_] for t, rows in by_thread.items()
+             if t in bases for sender, ord_ in _last_by_sender(rows).items()])
+        if reach:
+            await txn.execute_many(SQLITE_RECORD, [
+                [t, bases[t] + len(by_thread[t]), bases[t], bases[t], now, now] for t in bases])
+    return bases
+
+
+def _json_or_none(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value)

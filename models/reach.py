@@ -1,0 +1,48 @@
+"""The reach queue (docs/push.md): which threads have timeline entries that the push and webhook
+worker has not handled yet. One row per thread, written in the same transaction as the entries
+(models/append.py for messages, models/message.allocate_seqs for everything else), so nothing is
+lost between a commit and the worker: the worker moves each cursor only after it has recorded
+what the entries up to it call for.
+
+    seq       the newest entry of the thread
+    hook_seq  entries up to here were fanned out to webhooks (webhook_delivery rows)
+    push_seq  entries up to here were considered for push (coalesced: see actions/reach.py)
+
+A row whose cursors both reached `seq` is deleted, so the table holds only threads with work.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class ReachQueue(Model):
+    thread_id = fields.CharField(primary_key=True, max_length=32)
+    seq = fields.BigIntField()
+    hook_seq = fields.BigIntField()
+    push_seq = fields.BigIntField()
+    # When `seq` last moved: push waits for a quiet moment to send one notification per burst,
+    # but no longer than a while after `waiting_since` (push_seq fell behind), in a busy thread.
+    updated_at = fields.DatetimeField()
+    waiting_since = fields.DatetimeField()
+
+    class Meta:
+        table = "reach_queue"
+
+
+# The upsert behind every timeline write: a new row starts its cursors at the entries before the
+# write (`base`), so only what is new is handled.
+# `waiting_since` restarts when the row had been caught up (push_seq at seq) before this write.
+SQLITE_RECORD = (
+    "INSERT INTO reach_queue (thread_id, seq, hook_seq, push_seq, updated_at, waiting_since) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET "
+    "seq = max(reach_queue.seq, excluded.seq), updated_at = excluded.updated_at, "
+    "waiting_since = CASE WHEN reach_queue.push_seq >= reach_queue.seq "
+    "THEN excluded.updated_at ELSE reach_queue.waiting_since END")
+POSTGRES_RECORD = (
+    "INSERT INTO reach_queue (thread_id, seq, hook_seq, push_seq, updated_at, waiting_since) "
+    "VALUES ($1, $2, $3, $3, $4, $4) ON CONFLICT (thread_id) DO UPDATE SET "
+    "seq = GREATEST(reach_queue.seq, EXCLUDED.seq), updated_at = EXCLUDED.updated_at, "
+    "waiting_since = CASE WHEN reach_queue.push_seq >= reach_queue.seq "
+    "THEN EXCLUDED.updated_at ELSE reach_queue.waiting_since END")
