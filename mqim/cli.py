@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument("--worker", default="1", metavar="ID",
                         help="worker id, unique per worker; keep it across restarts so the "
                              "broker redelivers what the worker had not acknowledged [1]")
+    command("push", "run the push and webhook worker alone",
+            "Run the worker that sends push notifications and delivers webhooks, for "
+            "deployments that run 'mqim api' and 'mqim bridge' apart ('mqim serve' runs it "
+            "inside). One per database: a second one waits until the first stops.")
     broker = command("broker", "run the embedded broker alone, or prepare Mosquitto",
                      "'mqim broker run' runs the embedded amqtt broker alone (development). "
                      "'mqim broker init' prepares a Mosquitto deployment: builds mqim's plugin "
@@ -154,6 +158,8 @@ def _runner(args: argparse.Namespace, settings: Settings) -> Callable[[], Awaita
             return lambda: processes.run_api(settings)
         case "bridge":
             return lambda: processes.run_bridge_worker(settings, args.worker)
+        case "push":
+            return lambda: processes.run_push_worker(settings)
         case "broker":
             if args.action == "init":
                 return lambda: admin_tasks.init_mosquitto(settings)
@@ -200,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         pass
-    if args.command in ("serve", "api", "bridge") or (
+    if args.command in ("serve", "api", "bridge", "push") or (
         args.command == "broker" and args.action == "run"
     ):
         logger.info("mqim stopped")

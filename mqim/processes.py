@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 import uvicorn
 from prometheus_client import start_http_server
 
+from actions.reach import run_reach
 from api.app import create_app
 from bridge.runner import run_bridge
 from broker.acl import AccessSync, ExtraRule
@@ -28,6 +29,7 @@ from mqim.ports import ensure_free
 logger = logging.getLogger(__name__)
 
 ACL_SYNC_LOCK = 0x6D71696E  # "mqin": names the broker-ACL sync among advisory locks
+REACH_LOCK = 0x6D71696F  # "mqio": the one push and webhook worker of a database
 
 
 class EmbeddedAccess:
@@ -194,6 +196,14 @@ async def _bridge_worker(settings: Settings, worker: str) -> None:
         await run_bridge(settings, access=access,
                          client_id=f"{settings.bridge_username}:bridge-{worker}",
                          on_ready=bridge_sync(settings))
+
+
+async def run_push_worker(settings: Settings) -> None:
+    """The push and webhook worker alone (`mqim push`), for deployments that run `mqim api` and
+    `mqim bridge` apart: one per database (a second waits for the first's lock)."""
+    with metrics_listener(settings):
+        async with open_database(settings), advisory_lock(settings.db_url, REACH_LOCK):
+            await run_reach(settings)
 
 
 async def run_embedded_broker(settings: Settings) -> None:

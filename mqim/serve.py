@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.applications import Starlette
 
+from actions.reach import run_reach
 from api.app import create_app
 from bridge.runner import run_bridge
 from broker.acl import AccessSync
@@ -90,6 +91,9 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         await stack.enter_async_context(_background("bridge", bridge))
         async with asyncio.timeout(BRIDGE_READY_TIMEOUT):
             await ready.wait()
+        if settings.reach:
+            reach = asyncio.create_task(run_reach(settings), name="reach")
+            await stack.enter_async_context(_background("push and webhook worker", reach))
 
         app = create_app(settings, directory=directory, access=access, publisher=publisher,
                          own_database=False, limits=limits)
