@@ -23,6 +23,7 @@ from api.routes import (
     accounts,
     admin,
     apidocs,
+    bots,
     friends,
     governance,
     health,
@@ -36,6 +37,7 @@ from api.routes import (
     msgsearch,
     polls,
     presence,
+    push,
     receipts,
     rooms,
     threadlist,
@@ -43,6 +45,7 @@ from api.routes import (
     uploads,
     users,
     webapp,
+    webhooks,
 )
 from api.state import ApiState
 from broker.acl import AccessSync, Directory
@@ -90,7 +93,7 @@ def create_app(
         routes=[*accounts.routes, *me.routes, *threadlist.routes, *threads.routes,
                 *governance.routes, *invitations.routes, *rooms.routes, *msgsearch.routes,
                 *history.routes, *messages.routes, *msgactions.routes, *polls.routes,
-                *images.routes, *receipts.routes,
+                *images.routes, *receipts.routes, *push.routes, *webhooks.routes, *bots.routes,
                 *admin.routes, *uploads.routes,
                 *users.routes, *friends.routes, *mqtt_hooks.routes, *presence.routes,
                 *health.routes, *apidocs.routes, *webapp.routes],

@@ -93,6 +93,11 @@ class Settings:
     # Seconds a webhook receiver has to answer, and how many tries a delivery gets.
     webhook_timeout: int = 10
     webhook_max_attempts: int = 12
+    # The first retry's delay; each next one doubles it (at most five minutes).
+    webhook_backoff_ms: int = 1000
+    # Allow http:// and private or loopback addresses as push endpoints and webhook URLs
+    # (development and tests); off, only https:// to public addresses.
+    reach_allow_insecure: bool = False
     # The bridge's own broker account. In the embedded mode its password is derived from the
     # JWT secret, so nothing extra has to be configured.
     bridge_username: str = "mqim-bridge"
@@ -218,6 +223,8 @@ class Settings:
             raise ConfigError("MQIM_UNSEND_WINDOW and MQIM_EDIT_WINDOW must be 0 or more seconds")
         if self.push_coalesce_ms < 0:
             raise ConfigError("MQIM_PUSH_COALESCE_MS must be 0 or more milliseconds")
+        if self.webhook_backoff_ms < 1:
+            raise ConfigError("MQIM_WEBHOOK_BACKOFF_MS must be at least 1")
         if self.webhook_timeout < 1 or self.webhook_max_attempts < 1:
             raise ConfigError(
                 "MQIM_WEBHOOK_TIMEOUT and MQIM_WEBHOOK_MAX_ATTEMPTS must be at least 1")
@@ -242,7 +249,7 @@ _INT_FIELDS = {
     "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
     "max_body_chars", "bridge_batch_size", "email_code_interval", "restore_window_days",
     "max_upload_bytes", "unsend_window", "edit_window", "push_coalesce_ms", "webhook_timeout",
-    "webhook_max_attempts",
+    "webhook_max_attempts", "webhook_backoff_ms",
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
@@ -250,7 +257,8 @@ _STR_FIELDS = {
     "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from", "rate_limit_storage",
     *(f"rate_limit_{name}" for name in RATE_LIMIT_NAMES),
 }
-_BOOL_FIELDS = {"require_email_code", "rate_limits", "reach", "push_previews"}
+_BOOL_FIELDS = {"require_email_code", "rate_limits", "reach", "push_previews",
+                "reach_allow_insecure"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # A bare address (no display name): what the mailer puts in From and the SMTP envelope.

@@ -60,6 +60,11 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "bcrypt_rounds": 4,
         # Every test client comes from 127.0.0.1; tests/api/test_ratelimits.py turns them on.
         "rate_limits": False,
+        # Push endpoints and webhook receivers in tests listen on 127.0.0.1 over plain HTTP;
+        # retries come quickly and a burst is pushed after a short quiet.
+        "reach_allow_insecure": True,
+        "webhook_backoff_ms": 100,
+        "push_coalesce_ms": 300,
     }
     values.update(overrides)
     return Settings(**values)

@@ -134,6 +134,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "rate_limit_code_address": settings.rate_limit_code_address,
         "rate_limit_sends": settings.rate_limit_sends,
         "storage_url": settings.storage_url, "max_upload_bytes": settings.max_upload_bytes,
+        "unsend_window": settings.unsend_window, "edit_window": settings.edit_window,
+        "reach": settings.reach, "push_previews": settings.push_previews,
+        "push_coalesce_ms": settings.push_coalesce_ms,
+        "vapid_private_key": settings.vapid_private_key, "vapid_subject": settings.vapid_subject,
+        "webhook_timeout": settings.webhook_timeout,
+        "webhook_max_attempts": settings.webhook_max_attempts,
+        "webhook_backoff_ms": settings.webhook_backoff_ms,
+        "reach_allow_insecure": settings.reach_allow_insecure,
     }
     env.update({f"MQIM_{k.upper()}": str(v) for k, v in values.items()})
     return env
