@@ -18,6 +18,7 @@ from pydantic import Field
 from api.openapi_hooks import HOOK_OPERATIONS
 from api.openapi_messages import MESSAGE_OPERATIONS
 from api.openapi_ops import Op, Query, int_in, limit_query
+from api.openapi_reach import REACH_OPERATIONS
 from api.routes import governance, threadlist, threads
 from api.schemas import (
     AddMembersBody,
@@ -272,6 +273,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         limit_query(rooms.ROOMS_LIMIT_DEFAULT, rooms.ROOMS_LIMIT_MAX))),
     # messages
     **MESSAGE_OPERATIONS,
+    **REACH_OPERATIONS,
     ("POST", f"{_T}/read"): Op("Move the caller's read mark", body=ReadBody, data=ReadResult,
                                errors=_THREAD),
     ("GET", "/api/sync"): Op("Unread counts of every thread", data=list[ThreadCounts]),

@@ -1,0 +1,32 @@
+"""The OpenAPI rows of the routes that reach users and programs: push targets (docs/push.md),
+webhooks (docs/webhooks.md) and bots (docs/bots.md). Merged into api/openapi_routes.OPERATIONS."""
+
+from __future__ import annotations
+
+from api.openapi_ops import Op, Query, limit_query
+from contract import webhooks as wh
+from contract.errors import ForbiddenError, InvalidParameterError, NotFoundError
+
+REACH_OPERATIONS: dict[tuple[str, str], Op] = {
+
+    # outgoing webhooks (docs/webhooks.md)
+    ("POST", "/api/webhooks"): Op(
+        "Create a webhook: a bot hook (`bot_id`, a bot the caller owns) or a server hook "
+        "(server admins); answers its signing secret, shown only here",
+        body=wh.CreateWebhookBody, data=wh.WebhookCreated, statuses=(201,),
+        errors=(InvalidParameterError, ForbiddenError, NotFoundError)),
+    ("GET", "/api/webhooks"): Op(
+        "The caller's webhooks (and every server hook, for an admin)",
+        data=list[wh.WebhookView]),
+    ("DELETE", "/api/webhooks/{hook_id:num}"): Op(
+        "Delete a webhook and its deliveries (its owner or an admin)",
+        data=wh.WebhookDeleted, errors=(NotFoundError,)),
+    ("GET", "/api/webhooks/{hook_id:num}/deliveries"): Op(
+        "A webhook's deliveries, newest first", data=list[wh.DeliveryView],
+        query=(Query("status", wh.DeliveryStatusName, "only deliveries in this status"),
+               limit_query(wh.DELIVERIES_LIMIT_DEFAULT, wh.DELIVERIES_LIMIT_MAX)),
+        errors=(InvalidParameterError, NotFoundError)),
+    ("POST", "/api/webhooks/{hook_id:num}/replay"): Op(
+        "Put a webhook's failed deliveries back in its queue, from their first attempt",
+        data=wh.ReplayResult, errors=(NotFoundError,)),
+}
