@@ -4,6 +4,7 @@ webhooks (docs/webhooks.md) and bots (docs/bots.md). Merged into api/openapi_rou
 from __future__ import annotations
 
 from api.openapi_ops import Op, Query, limit_query
+from contract import push as pu
 from contract import webhooks as wh
 from contract.errors import ForbiddenError, InvalidParameterError, NotFoundError
 
@@ -29,4 +30,19 @@ REACH_OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/webhooks/{hook_id:num}/replay"): Op(
         "Put a webhook's failed deliveries back in its queue, from their first attempt",
         data=wh.ReplayResult, errors=(NotFoundError,)),
+
+    # push notifications (docs/push.md)
+    ("POST", "/api/me/push-targets"): Op(
+        "Register (or renew: same endpoint) a push target of the caller's session: web push, "
+        "UnifiedPush or a Matrix push gateway; at most 10 per session",
+        body=pu.PushTargetBody, data=pu.PushTargetInfo, statuses=(201,),
+        errors=(InvalidParameterError,)),
+    ("GET", "/api/me/push-targets"): Op(
+        "The caller's push targets, of every live session, with their delivery state",
+        data=list[pu.PushTargetInfo]),
+    ("DELETE", "/api/me/push-targets/{target_id:num}"): Op(
+        "Delete one of the caller's push targets", data=None, errors=(NotFoundError,)),
+    ("GET", "/api/push/vapid-public-key"): Op(
+        "The server's VAPID public key, for PushManager.subscribe's applicationServerKey",
+        auth="none", data=pu.VapidPublicKey),
 }

@@ -1,0 +1,1 @@
+"""Real push receivers for the tests (tests/push/receivers.py)."""
