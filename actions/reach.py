@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.1  # how soon a bot hears of a mention, at most, beyond the delivery itself
 BATCH = 50  # threads per step, so one busy pass does not starve the deliveries
 PUSH_MAX_WAIT_FACTOR = 10
+PUSH_THREADS_AT_ONCE = 8
 
 
 async def tick(settings: Settings) -> int:
@@ -76,16 +77,22 @@ async def _push(settings: Settings) -> int:
     rows = await ReachQueue.filter(
         Q(updated_at__lte=quiet) | Q(waiting_since__lte=waited), seq__gt=F("push_seq"),
     ).order_by("waiting_since").limit(BATCH)
-    for row in rows:
-        entries = await Message.filter(
-            thread_id=row.thread_id, seq__gt=row.push_seq, seq__lte=row.seq).order_by("seq")
-        try:
-            await push.notify(settings, row.thread_id, list(entries))
-        except Exception:  # best effort: one thread's failure must not stop the others
-            logger.exception("push for thread %s failed; skipped", row.thread_id)
-        # Only up to what was read: entries that came meanwhile wait for the next burst.
-        await ReachQueue.filter(thread_id=row.thread_id, push_seq=row.push_seq).update(
-            push_seq=row.seq, waiting_since=F("updated_at"))
+    # Threads side by side, so one slow push service delays only its own thread's burst.
+    gate = asyncio.Semaphore(PUSH_THREADS_AT_ONCE)
+
+    async def one(row: ReachQueue) -> None:
+        async with gate:
+            entries = await Message.filter(
+                thread_id=row.thread_id, seq__gt=row.push_seq, seq__lte=row.seq).order_by("seq")
+            try:
+                await push.notify(settings, row.thread_id, list(entries))
+            except Exception:  # best effort: one thread's failure must not stop the others
+                logger.exception("push for thread %s failed; skipped", row.thread_id)
+            # Only up to what was read: entries that came meanwhile wait for the next burst.
+            await ReachQueue.filter(thread_id=row.thread_id, push_seq=row.push_seq).update(
+                push_seq=row.seq, waiting_since=F("updated_at"))
+
+    await asyncio.gather(*(one(row) for row in rows))
     return len(rows)
 
 
