@@ -28,6 +28,7 @@ from contract.errors import MailFailedError
 from contract.events import UserUpdatedEvent
 from contract.http import UserSelf
 from models import account
+from models.bots import is_bot
 from models.friendship import friend_ids
 from models.profile import update_profile
 from models.session import EndReason, normalise_platform
@@ -108,7 +109,7 @@ async def send_code(ctx: Context, mailer: MailSender, email: str, purpose: str) 
 
 
 async def own_profile(user_id: str) -> UserSelf:
-    return user_self(await get_user(user_id))
+    return user_self(await get_user(user_id), is_bot=await is_bot(user_id))
 
 
 async def change_profile(

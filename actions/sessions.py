@@ -23,6 +23,7 @@ from contract.accounts import MqttCredentials, SessionEnded, SessionView, Signed
 from contract.errors import RefreshReuseError
 from contract.events import KickedEvent
 from models.account import SignIn
+from models.bots import is_bot
 from models.clock import utcnow
 from models.session import (
     EndReason,
@@ -37,12 +38,13 @@ from models.tokens import issue_access_token
 from models.user import User, get_user
 
 
-def _bundle(ctx: Context, user: User, session: LoginSession, refresh_token: str) -> TokenBundle:
+def _bundle(ctx: Context, user: User, session: LoginSession, refresh_token: str, *,
+            is_bot: bool = False) -> TokenBundle:
     settings = ctx.settings
     token = issue_access_token(settings.jwt_secret, user.id, session.id, settings.access_token_ttl)
     return TokenBundle(
         token=token, expires_in=settings.access_token_ttl, refresh_token=refresh_token,
-        session_id=session.id, user=user_self(user),
+        session_id=session.id, user=user_self(user, is_bot=is_bot),
         mqtt=MqttCredentials(username=user.id, password=token, client_id=session.mqtt_client_id,
                              topic_prefix=settings.topic_prefix),
     )
@@ -65,11 +67,14 @@ async def refresh(ctx: Context, refresh_token: str) -> TokenBundle:
     except RefreshReuseError as exc:
         await kick(ctx, exc.user_id, [exc.session_id], EndReason.REFRESH_REUSE)
         raise
-    return _bundle(ctx, await get_user(session.user_id), session, rotated)
+    return _bundle(ctx, await get_user(session.user_id), session, rotated,
+                   is_bot=await is_bot(session.user_id))
 
 
 async def logout(ctx: Context, user_id: str, session_id: str) -> None:
     """End the caller's own session. The device asked, so it gets no `kicked` event."""
+    if not session_id:  # a bot's API token (api/auth.NO_SESSION) names no session to end
+        return
     await end_session(session_id)
     await _tell_broker(ctx, user_id, session_id)
 

@@ -77,6 +77,7 @@ async def members_of(user_id: str, thread_id: str) -> list[MemberView]:
     return [MemberView(
         user_id=m.user_id, role=m.role.value, nickname=m.nickname,
         joined_at=m.joined_at.isoformat(), muted_until=_until(m.muted_until, now),
+        is_bot=m.user_id in roster.bot_ids,
     ) for m in roster.members]
 
 
@@ -94,6 +95,7 @@ def info_of(roster: Roster) -> ThreadInfo:
             user_id=m.user_id, role=m.role.value, nickname=m.nickname,
             joined_at=m.joined_at.isoformat(), read_seq=m.read_seq,
             delivered_seq=m.delivered_seq, muted_until=_until(m.muted_until, now),
+            is_bot=m.user_id in roster.bot_ids,
         ) for m in members],
         max_seq=thread.last_seq, created_at=thread.created_at.isoformat(),
         image_url=thread.image_url, color=thread.color, emoji=thread.emoji,

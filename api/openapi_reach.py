@@ -4,9 +4,19 @@ webhooks (docs/webhooks.md) and bots (docs/bots.md). Merged into api/openapi_rou
 from __future__ import annotations
 
 from api.openapi_ops import Op, Query, limit_query
+from api.routes.bots import BotSignInBody, CreateBotBody
+from contract import accounts as acc
+from contract import bots as bo
 from contract import push as pu
 from contract import webhooks as wh
-from contract.errors import ForbiddenError, InvalidParameterError, NotFoundError
+from contract.errors import (
+    AccountBannedError,
+    ForbiddenError,
+    InvalidParameterError,
+    NotFoundError,
+    TokenInvalidError,
+    UserExistsError,
+)
 
 REACH_OPERATIONS: dict[tuple[str, str], Op] = {
 
@@ -45,4 +55,24 @@ REACH_OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/push/vapid-public-key"): Op(
         "The server's VAPID public key, for PushManager.subscribe's applicationServerKey",
         auth="none", data=pu.VapidPublicKey),
+
+    # bots (docs/bots.md)
+    ("POST", "/api/bots"): Op(
+        "Create a bot account owned by the caller (at most 20): its profile and its first API "
+        "token, shown only here", body=CreateBotBody, data=bo.BotCreated, statuses=(201,),
+        errors=(InvalidParameterError, UserExistsError, ForbiddenError)),
+    ("GET", "/api/bots"): Op(
+        "The caller's bots, each with its tokens' prefixes and times", data=list[bo.BotView]),
+    ("POST", "/api/bots/{bot_id:id}/token"): Op(
+        "Issue a new API token for a bot; the older ones are revoked and its sessions ended",
+        data=bo.BotTokenIssued, errors=(NotFoundError,)),
+    ("DELETE", "/api/bots/{bot_id:id}/token"): Op(
+        "Revoke every API token of a bot and end its sessions", data=bo.BotTokensRevoked,
+        errors=(NotFoundError,)),
+    ("DELETE", "/api/bots/{bot_id:id}"): Op(
+        "Delete a bot's account (every session ended)", data=acc.AccountDeleted,
+        errors=(NotFoundError,)),
+    ("POST", "/api/auth/bot"): Op(
+        "Sign a bot in with its API token: the same answer as a login (platform \"bot\")",
+        "none", BotSignInBody, acc.SignedIn, errors=(TokenInvalidError, AccountBannedError)),
 }

@@ -53,6 +53,7 @@ class UserProfile(Shape):
     extra: Any
     created_at: str
     deleted: bool
+    is_bot: bool = False  # a bot account (docs/bots.md)
 
 
 class UserSelf(Shape):
@@ -67,6 +68,7 @@ class UserSelf(Shape):
     extra: Any
     email_verified_at: str | None
     created_at: str
+    is_bot: bool = False  # a bot account (docs/bots.md)
 
 
 class SendResult(Shape):

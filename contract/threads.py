@@ -76,6 +76,7 @@ class Participant(Shape):
     read_seq: int
     delivered_seq: int
     muted_until: str | None
+    is_bot: bool = False  # a bot account (docs/bots.md)
 
 
 class ThreadInfo(Shape):
@@ -114,3 +115,4 @@ class MemberView(Shape):
     nickname: str | None
     joined_at: str
     muted_until: str | None  # as in Participant
+    is_bot: bool = False  # a bot account (docs/bots.md)

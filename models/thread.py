@@ -28,6 +28,7 @@ from contract.errors import (
     ThreadDissolvedError,
     ThreadNotFoundError,
 )
+from models.bots import bot_ids
 from models.user import User
 
 
@@ -211,13 +212,15 @@ class Roster:
 
     thread: Thread
     members: list[Member]
+    bot_ids: frozenset[str] = frozenset()  # the members that are bot accounts
 
 
 async def get_roster(thread_id: str, viewer_id: str) -> Roster:
     """The thread and its members, for a member (ThreadNotFoundError or NotAMemberError else)."""
     await check_member(thread_id, viewer_id)
     thread = await Thread.get(id=thread_id)
-    return Roster(thread, list(await Member.filter(thread_id=thread_id).order_by("id")))
+    members = list(await Member.filter(thread_id=thread_id).order_by("id"))
+    return Roster(thread, members, await bot_ids(m.user_id for m in members))
 
 
 async def member_ids(thread_id: str) -> list[str]:

@@ -109,6 +109,7 @@ class UserProfile(Event):
     extra: Any
     created_at: str
     deleted: bool
+    is_bot: bool = False
 
 
 class FriendRequestAcceptedEvent(Event):
@@ -338,6 +339,7 @@ class UserSelf(Event):
     extra: Any
     email_verified_at: str | None
     created_at: str
+    is_bot: bool = False
 
 
 class UserUpdatedEvent(Event):

@@ -34,7 +34,7 @@ async def test_register_then_login_by_id_email_or_phone(http: httpx.AsyncClient)
     assert me.json() == {"code": 0, "msg": "ok", "data": {
         "id": uid, "name": uid[:20], "email": email, "phone": phone, "avatar_url": None,
         "bio": None, "extra": None, "email_verified_at": None,
-        "created_at": me.json()["data"]["created_at"]}}
+        "created_at": me.json()["data"]["created_at"], "is_bot": False}}
     for login in (uid, email.upper(), phone):
         response = await http.post("/api/auth/login", json={
             "login": login, "password": account.password, "platform": "web"})

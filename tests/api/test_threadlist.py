@@ -97,8 +97,9 @@ async def test_thread_info_carries_looks_settings_and_participants(
         (owner.user_id, "owner"), (bob.user_id, "member")]
     for p in participants:
         assert set(p) == {"user_id", "role", "nickname", "joined_at", "read_seq",
-                          "delivered_seq", "muted_until"}
-        assert (p["nickname"], p["delivered_seq"], p["muted_until"]) == (None, 0, None)
+                          "delivered_seq", "muted_until", "is_bot"}
+        assert (p["nickname"], p["delivered_seq"], p["muted_until"], p["is_bot"]) == (
+            None, 0, None, False)
         assert datetime.fromisoformat(p["joined_at"]).tzinfo is not None
     assert info["max_seq"] == 1
     assert participants[1]["read_seq"] == (await item(http, bob, thread_id))["read_seq"]
@@ -113,7 +114,7 @@ async def test_members_list_is_for_current_members_only(http: httpx.AsyncClient)
     members = response.json()["data"]
     assert [(m["user_id"], m["role"]) for m in members] == [
         (owner.user_id, "owner"), (bob.user_id, "member"), (carol.user_id, "member")]
-    assert all(set(m) == {"user_id", "role", "nickname", "joined_at", "muted_until"}
+    assert all(set(m) == {"user_id", "role", "nickname", "joined_at", "muted_until", "is_bot"}
                for m in members)
     assert_error(await http.get(path, headers=outsider.auth), 403, 3003, "not_a_member")
     assert_error(await http.get("/api/threads/tnothere/members", headers=bob.auth),
