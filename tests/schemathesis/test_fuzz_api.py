@@ -70,7 +70,13 @@ def _real_objects(http: httpx.Client, caller: Account, other: Account) -> dict[s
               headers=auth, json={"emoji": "👍"})
     poll = http.post(f"/api/threads/{thread['thread_id']}/polls", headers=auth,
                      json={"question": "fuzz?", "options": ["a", "b"]}).json()["data"]
+    bot = http.post("/api/bots", headers=auth, json={"name": "fuzz bot"}).json()["data"]
+    hook = http.post("/api/webhooks", headers=auth, json={
+        "url": "http://127.0.0.1:9/hook", "bot_id": bot["bot"]["id"]}).json()["data"]
+    target = http.post("/api/me/push-targets", headers=auth, json={
+        "kind": "unifiedpush", "endpoint": "http://127.0.0.1:9/push"}).json()["data"]
     return {"thread_id": thread["thread_id"], "user_id": other.user_id,
+            "bot_id": bot["bot"]["id"], "hook_id": hook["id"], "target_id": target["id"],
             "message_id": message["message_id"], "emoji": "👍", "poll_id": poll["poll_id"],
             "request_id": request["id"], "group_id": group["id"],
             "announcement_id": announcement["announcement_id"], "session_id": "s-none",
