@@ -16,9 +16,7 @@ need. No database here: actions/push.py records what each send did.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02  # type: ignore[import-untyped]
 
+from actions.outbound import check_outbound_url
 from config import Settings
 from contract.errors import InvalidParameterError
 from contract.push import ENDPOINT_MAX, GatewayRequest, PushPayload, b64url_decode, b64url_encode
@@ -49,38 +48,9 @@ class Outcome:
 
 
 async def check_endpoint(url: str, *, allow_insecure: bool) -> None:
-    """Refuse (1001) what is not an http(s) URL of at most ENDPOINT_MAX characters, and, unless
-    `allow_insecure` (development and tests), plain http and hosts that are or resolve to a
-    private, loopback, link-local or otherwise non-public address: a push endpoint must not
-    let a user make the server call into its own network."""
-    if len(url) > ENDPOINT_MAX:
-        raise InvalidParameterError(f"endpoint is over {ENDPOINT_MAX} characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidParameterError("endpoint must be an http(s) URL") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
-        raise InvalidParameterError("endpoint must be an http(s) URL with a host")
-    if allow_insecure:
-        return
-    if parts.scheme != "https":
-        raise InvalidParameterError("endpoint must be an https URL")
-    host = parts.hostname
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port or 443, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise InvalidParameterError("endpoint's host does not resolve") from exc
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise InvalidParameterError("endpoint must be a public address")
+    """Refuse (1001) an endpoint the server must not send to (actions/outbound.py)."""
+    await check_outbound_url(url, what="endpoint", max_chars=ENDPOINT_MAX,
+                             allow_insecure=allow_insecure)
 
 
 def vapid_path(settings: Settings) -> Path:

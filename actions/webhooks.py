@@ -13,18 +13,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from actions.outbound import check_outbound_url
 from actions.timeline import entry_event
 from config import Settings
 from contract import webhooks as wire
@@ -45,31 +44,9 @@ DRAIN_SECONDS = 2.0  # no new round after this long (slow receivers must not sta
 # -- the routes' use cases -------------------------------------------------------------------
 
 async def check_url(url: str, allow_insecure: bool) -> str:
-    """`url` if a hook may POST to it: http(s), at most 2048 characters; unless
-    `allow_insecure`, https only and every address its host resolves to public (no loopback,
-    private, link-local, ... targets: the server must not be a proxy into its own network)."""
-    if len(url) > wire.URL_MAX or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise InvalidParameterError("url: at most 2048 characters, no spaces or controls")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidParameterError(f"url: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidParameterError("url: an http(s) URL with a host")
-    if allow_insecure:
-        return url
-    if parts.scheme != "https":
-        raise InvalidParameterError("url: https only")
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port or 443, proto=6)
-    except (OSError, UnicodeError):
-        raise InvalidParameterError(f"url: cannot resolve {parts.hostname}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
-            raise InvalidParameterError("url: the host is a private or local address")
+    """`url` if a hook may POST to it (actions/outbound.py); 1001 otherwise."""
+    await check_outbound_url(url, what="url", max_chars=wire.URL_MAX,
+                             allow_insecure=allow_insecure)
     return url
 
 
