@@ -27,8 +27,8 @@ from tests.helpers import (
 from tests.stacks import Stack, serve_process, start_mqim, stop_mqim
 from tests.stacks import _wait_healthy as wait_healthy
 
-SENDERS, PER_SENDER = 4, 1500
-KILL_AFTER_ACKS = 300
+SENDERS, PER_SENDER = 4, 2000
+KILL_AFTER_ACKS = 100
 
 
 async def _send_and_collect(settings_client: aiomqtt.Client, prefix: str, sender: Account,
