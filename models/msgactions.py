@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from contract.commands import EMOJI_MAX
 from contract.content import parse_content
 from contract.errors import (
     ContentInvalidError,
@@ -29,8 +30,7 @@ from models.msgedit import MessageVersion
 from models.msgfile import unlink_files
 from models.msgtarget import Target, append_action
 from models.poll import Poll
-from models.reaction import EMOJI_MAX, Reaction
-from models.sqldialect import SqlDialect
+from models.reaction import Reaction
 from models.thread import is_admin
 
 # Bounds that keep one message's reactions (rendered in every history page) small.
@@ -102,10 +102,13 @@ async def unsend_message(t: Target, user_id: str, window: int) -> Unsent:
         return Unsent(None, [])
     if not is_admin(t.member) and _window_passed(message.created_at, window, now):
         raise WindowPassedError(f"messages can be unsent for {window} seconds after sending")
-    edited = await MessageVersion.filter(message_id=message.id).using_db(t.conn).delete()
+    versions = MessageVersion.filter(message_id=message.id).using_db(t.conn)
+    edit_seqs = cast(list[int], await versions.filter(entry_seq__not_isnull=True)
+                     .values_list("entry_seq", flat=True))
+    await versions.delete()
     await Reaction.filter(message_id=message.id).using_db(t.conn).delete()
-    if edited:
-        await _erase_edit_entries(t, message)
+    if edit_seqs:
+        await _erase_edit_entries(t, edit_seqs)
     await Message.filter(id=message.id).using_db(t.conn).update(
         body=None, content=None, attachments=[], mentions=[], deleted=True)
     if message.type == "poll":
@@ -116,21 +119,20 @@ async def unsend_message(t: Target, user_id: str, window: int) -> Unsent:
     return Unsent(entry, upload_ids)
 
 
-async def _erase_edit_entries(t: Target, message: Message) -> None:
-    """Null the body and content in the message's `message_edit` entries (they stay, as the
-    timeline must stay gapless). They all come after the message: a range of the thread's
-    (thread, seq) index, narrowed by type, then by the JSON's message_id."""
-    sql = SqlDialect(t.conn)
-    sql.params += [t.thread.id, message.seq, "message_edit", EntryKind.ACTION.value, message.id]
-    if sql.postgres:
-        query = ("UPDATE message SET data = data || '{\"body\": null, \"content\": null}'::jsonb"
-                 " WHERE thread_id = $1 AND seq > $2 AND type = $3 AND kind = $4"
-                 " AND data->>'message_id' = $5")
+async def _erase_edit_entries(t: Target, seqs: list[int]) -> None:
+    """Null the body and content in the message's `message_edit` entries, found by the seqs its
+    versions recorded (they stay, as the timeline must stay gapless): a few key lookups, not a
+    walk of the thread under its lock, however old the message."""
+    if t.conn.capabilities.dialect == "postgres":
+        query = ("UPDATE message SET data = data || '{\"body\": null, \"content\": null}'"
+                 "::jsonb WHERE thread_id = $1 AND seq = ANY($2::bigint[])")
+        params: list[Any] = [t.thread.id, seqs]
     else:
-        query = ("UPDATE message SET data = json_set(data, '$.body', NULL, '$.content', NULL)"
-                 " WHERE thread_id = ? AND seq > ? AND type = ? AND kind = ?"
-                 " AND json_extract(data, '$.message_id') = ?")
-    await t.conn.execute_query(query, sql.params)
+        marks = ", ".join("?" * len(seqs))  # placeholders only; the values are parameters
+        query = ("UPDATE message SET data = json_set(data, '$.body', NULL, '$.content', NULL) "  # noqa: S608
+                 f"WHERE thread_id = ? AND seq IN ({marks})")
+        params = [t.thread.id, *seqs]
+    await t.conn.execute_query(query, params)
 
 
 def _has_nul(value: Any) -> bool:
@@ -201,14 +203,15 @@ async def edit_message(t: Target, user_id: str, body: str | None,
         _ = await MessageVersion.create(
             message_id=message.id, version=0, body=message.body, content=message.content,
             created_at=message.created_at, using_db=t.conn)
-    _ = await MessageVersion.create(
-        message_id=message.id, version=(last[0] if last else 0) + 1, body=new_body,
-        content=new_content, created_at=now, using_db=t.conn)
-    await Message.filter(id=message.id).using_db(t.conn).update(
-        body=new_body, content=new_content, edited_at=now)
-    return await append_action(t.conn, t.thread.id, user_id, "message_edit", {
+    entry = await append_action(t.conn, t.thread.id, user_id, "message_edit", {
         "message_id": message.id, "body": new_body, "content": new_content,
         "edited_at": epoch_ms(now)})
+    _ = await MessageVersion.create(
+        message_id=message.id, version=(last[0] if last else 0) + 1, body=new_body,
+        content=new_content, created_at=now, entry_seq=entry.seq, using_db=t.conn)
+    await Message.filter(id=message.id).using_db(t.conn).update(
+        body=new_body, content=new_content, edited_at=now)
+    return entry
 
 
 @dataclass(frozen=True)

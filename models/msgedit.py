@@ -23,6 +23,9 @@ class MessageVersion(Model):
     content: Any = fields.JSONField(null=True)
     # When this version was written: the send time for version 0, else the edit time.
     created_at = fields.DatetimeField()
+    # The seq of the `message_edit` entry that wrote it (None for version 0): an unsend erases
+    # those entries by key, never by walking the thread.
+    entry_seq = fields.BigIntField(null=True)
 
     class Meta:
         table = "message_version"

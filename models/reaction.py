@@ -6,9 +6,8 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from contract.commands import EMOJI_MAX
 from models.message import Message
-
-EMOJI_MAX = 32
 
 
 class Reaction(Model):

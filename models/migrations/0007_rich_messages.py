@@ -71,6 +71,7 @@ class Migration(migrations.Migration):
                 ('body', fields.TextField(null=True, unique=False)),
                 ('content', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('entry_seq', fields.BigIntField(null=True)),
             ],
             options={'table': 'message_version', 'app': 'models', 'unique_together': (('message', 'version'),), 'pk_attr': 'id'},
             bases=['Model'],
