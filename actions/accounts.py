@@ -123,16 +123,18 @@ async def change_profile(
         rules=AccountRules.from_settings(ctx.settings),
     )
     await kick(ctx, user_id, [s.id for s in update.ended], EndReason.PASSWORD_CHANGED)
+    bot = await is_bot(user_id)
     if update.changed - {"password_hash"}:
-        await ctx.publish(_user_updated(ctx, update.user, await friend_ids(user_id)))
-    return user_self(update.user)
+        await ctx.publish(_user_updated(ctx, update.user, await friend_ids(user_id), bot))
+    return user_self(update.user, is_bot=bot)
 
 
-def _user_updated(ctx: Context, user: User, friend_ids: Sequence[str]) -> list[Event]:
+def _user_updated(ctx: Context, user: User, friend_ids: Sequence[str], bot: bool) -> list[Event]:
     """`user_updated` to the user's own devices (with their own view: email, phone) and to each
     friend (with the public profile)."""
-    public = UserUpdatedEvent(type="user_updated", user=user_profile(user))
-    return [(ctx.topics.user(user.id), UserUpdatedEvent(type="user_updated", user=user_self(user))),
+    public = UserUpdatedEvent(type="user_updated", user=user_profile(user, is_bot=bot))
+    own = UserUpdatedEvent(type="user_updated", user=user_self(user, is_bot=bot))
+    return [(ctx.topics.user(user.id), own),
             *((ctx.topics.user(fid), public) for fid in friend_ids)]
 
 

@@ -18,7 +18,14 @@ from contract.social import (
     FriendGroupRef,
 )
 from models import friendgroup
+from models.bots import bot_ids
 from models.friendgroup import FriendGroup, GroupRef
+from models.user import User
+
+
+async def _profiles(users: Sequence[User]) -> list[UserProfile]:
+    bots = await bot_ids(u.id for u in users)
+    return [user_profile(u, is_bot=u.id in bots) for u in users]
 
 
 def group_ref(ref: GroupRef) -> FriendGroupRef:
@@ -53,12 +60,12 @@ async def group_detail(owner_id: str, group_id: int) -> FriendGroupDetail:
     group, members = await friendgroup.get_group(owner_id, group_id)
     return FriendGroupDetail(id=group.id, name=group.name, member_count=len(members),
                              created_at=group.created_at.isoformat(),
-                             members=[user_profile(u) for u in members])
+                             members=await _profiles(members))
 
 
 async def members_of(owner_id: str, group_id: int) -> list[UserProfile]:
     """The group's members, in the order they were added."""
-    return [user_profile(u) for u in await friendgroup.list_group_members(owner_id, group_id)]
+    return await _profiles(await friendgroup.list_group_members(owner_id, group_id))
 
 
 async def add_members(

@@ -14,6 +14,8 @@ is not told.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tortoise.transactions import in_transaction
 
 from actions.context import Context
@@ -35,6 +37,7 @@ from models.block import (
     list_blocks,
     unblock_user,
 )
+from models.bots import bot_ids
 from models.clock import epoch_ms, utcnow
 from models.friend_request import (
     FriendRequest,
@@ -66,20 +69,27 @@ from models.user import check_id_ref
 # --- the shapes -------------------------------------------------------------------------------
 
 
-def request_info(request: FriendRequest) -> FriendRequestInfo:
+async def _bots(requests: Sequence[FriendRequest]) -> frozenset[str]:
+    """Which of the requests' users are bots, in one statement."""
+    return await bot_ids(u for r in requests for u in (r.from_user_id, r.to_user_id))
+
+
+def request_info(request: FriendRequest, bots: frozenset[str]) -> FriendRequestInfo:
     """A request as its users see it (`from_user` and `to_user` loaded)."""
     return FriendRequestInfo(
-        id=request.id, from_=user_profile(request.from_user), to=user_profile(request.to_user),
+        id=request.id, from_=user_profile(request.from_user, is_bot=request.from_user_id in bots),
+        to=user_profile(request.to_user, is_bot=request.to_user_id in bots),
         message=request.message, status=request.status.value,
         created_at=request.created_at.isoformat(),
         decided_at=request.decided_at.isoformat() if request.decided_at else None,
     )
 
 
-def _request_event(request: FriendRequest) -> FriendRequestEvent:
+def _request_event(request: FriendRequest, bots: frozenset[str]) -> FriendRequestEvent:
     """To the recipient of a new pending request."""
     return FriendRequestEvent(
-        type="friend_request", request_id=request.id, from_=user_profile(request.from_user),
+        type="friend_request", request_id=request.id,
+        from_=user_profile(request.from_user, is_bot=request.from_user_id in bots),
         message=request.message, created_at=epoch_ms(request.created_at))
 
 
@@ -87,11 +97,12 @@ def _decided_ms(request: FriendRequest) -> int:
     return epoch_ms(request.decided_at or utcnow())
 
 
-def _accepted_event(request: FriendRequest) -> FriendRequestAcceptedEvent:
+def _accepted_event(request: FriendRequest, bots: frozenset[str]) -> FriendRequestAcceptedEvent:
     """To the sender of a request that was accepted (`user`: who accepted)."""
     return FriendRequestAcceptedEvent(
         type="friend_request_accepted", request_id=request.id,
-        user=user_profile(request.to_user), decided_at=_decided_ms(request))
+        user=user_profile(request.to_user, is_bot=request.to_user_id in bots),
+        decided_at=_decided_ms(request))
 
 
 def _rejected_event(request: FriendRequest) -> FriendRequestRejectedEvent:
@@ -101,13 +112,15 @@ def _rejected_event(request: FriendRequest) -> FriendRequestRejectedEvent:
         decided_at=_decided_ms(request))
 
 
-def _friend_entry(row: Friendship, groups: list[FriendGroupRef]) -> FriendEntry:
-    return FriendEntry(user=user_profile(row.friend), since=row.created_at.isoformat(),
-                       groups=groups)
+def _friend_entry(row: Friendship, groups: list[FriendGroupRef], bots: frozenset[str]
+                  ) -> FriendEntry:
+    return FriendEntry(user=user_profile(row.friend, is_bot=row.friend_id in bots),
+                       since=row.created_at.isoformat(), groups=groups)
 
 
-def _block_entry(block: Block) -> BlockEntry:
-    return BlockEntry(user=user_profile(block.blocked), created_at=block.created_at.isoformat())
+def _block_entry(block: Block, bots: frozenset[str]) -> BlockEntry:
+    return BlockEntry(user=user_profile(block.blocked, is_bot=block.blocked_id in bots),
+                      created_at=block.created_at.isoformat())
 
 
 # --- friend requests --------------------------------------------------------------------------
@@ -137,12 +150,14 @@ async def send_request(ctx: Context, from_id: str, to_id: str, message: str) -> 
         if theirs is not None:
             await do_befriend(conn, from_id, to_id, now)
             await do_settle_pending(conn, from_id, to_id, RequestStatus.ACCEPTED, now)
+    bots = await bot_ids((from_id, to_id))
     if theirs is None:
-        await ctx.publish([(ctx.topics.user(to_id), _request_event(sent))])
+        await ctx.publish([(ctx.topics.user(to_id), _request_event(sent, bots))])
     else:
         accepted = await load_request(theirs.id)
-        await ctx.publish([(ctx.topics.user(accepted.from_user_id), _accepted_event(accepted))])
-    return request_info(sent)
+        await ctx.publish([(ctx.topics.user(accepted.from_user_id),
+                            _accepted_event(accepted, bots))])
+    return request_info(sent, bots)
 
 
 async def accept_request(ctx: Context, user_id: str, request_id: int) -> FriendRequestInfo:
@@ -158,8 +173,9 @@ async def accept_request(ctx: Context, user_id: str, request_id: int) -> FriendR
         await do_befriend(conn, request.from_user_id, user_id, now)
         await do_settle_pending(conn, request.from_user_id, user_id, RequestStatus.ACCEPTED, now)
     decided = await load_request(request.id)
-    await ctx.publish([(ctx.topics.user(decided.from_user_id), _accepted_event(decided))])
-    return request_info(decided)
+    bots = await _bots([decided])
+    await ctx.publish([(ctx.topics.user(decided.from_user_id), _accepted_event(decided, bots))])
+    return request_info(decided, bots)
 
 
 async def reject_request(ctx: Context, user_id: str, request_id: int) -> FriendRequestInfo:
@@ -171,14 +187,16 @@ async def reject_request(ctx: Context, user_id: str, request_id: int) -> FriendR
         await do_reject(conn, request, utcnow())
     decided = await load_request(request.id)
     await ctx.publish([(ctx.topics.user(decided.from_user_id), _rejected_event(decided))])
-    return request_info(decided)
+    return request_info(decided, await _bots([decided]))
 
 
 async def requests_of(
     user_id: str, direction: str | None, status: str | None
 ) -> list[FriendRequestInfo]:
     """The user's requests, incoming, outgoing or both, newest first."""
-    return [request_info(r) for r in await list_friend_requests(user_id, direction, status)]
+    requests = await list_friend_requests(user_id, direction, status)
+    bots = await _bots(requests)
+    return [request_info(r, bots) for r in requests]
 
 
 # --- friendships ------------------------------------------------------------------------------
@@ -188,7 +206,8 @@ async def friends_of(user_id: str) -> list[FriendEntry]:
     """The user's friends, by the name they show, each with the user's groups they are in."""
     rows = await list_friendships(user_id)
     groups = await groups_by_member(user_id, [r.friend_id for r in rows])
-    entries = [_friend_entry(r, [group_ref(g) for g in groups.get(r.friend_id, [])])
+    bots = await bot_ids(r.friend_id for r in rows)
+    entries = [_friend_entry(r, [group_ref(g) for g in groups.get(r.friend_id, [])], bots)
                for r in rows]
     return sorted(entries, key=lambda f: (f.user.name.casefold(), f.user.id))
 
@@ -197,7 +216,8 @@ async def friend_of(user_id: str, friend_id: str) -> FriendEntry:
     """One friend; NotFoundError if not a friend (UserNotFoundError if no such live user)."""
     row = await get_friendship(user_id, friend_id)
     groups = await groups_by_member(user_id, [friend_id])
-    return _friend_entry(row, [group_ref(g) for g in groups.get(friend_id, [])])
+    return _friend_entry(row, [group_ref(g) for g in groups.get(friend_id, [])],
+                         await bot_ids((friend_id,)))
 
 
 async def unfriend(ctx: Context, user_id: str, friend_id: str) -> UserRef:
@@ -224,11 +244,11 @@ async def block(user_id: str, target_id: str) -> tuple[BlockEntry, bool]:
         target = check_live(users, target_id)
         existing = await find_block(conn, user_id, target_id)
         if existing is not None:
-            return _block_entry(existing), False
+            return _block_entry(existing, await bot_ids((target_id,))), False
         created = await do_block(conn, users[user_id], target)
         _ = await do_unfriend(conn, user_id, target_id)
         await do_settle_pending(conn, user_id, target_id, RequestStatus.REJECTED, utcnow())
-    return _block_entry(created), True
+    return _block_entry(created, await bot_ids((target_id,))), True
 
 
 async def unblock(user_id: str, target_id: str) -> UserRef:
@@ -239,4 +259,6 @@ async def unblock(user_id: str, target_id: str) -> UserRef:
 
 async def blocks_of(user_id: str) -> list[BlockEntry]:
     """Whom the user blocked, newest first."""
-    return [_block_entry(b) for b in await list_blocks(user_id)]
+    blocks = await list_blocks(user_id)
+    bots = await bot_ids(b.blocked_id for b in blocks)
+    return [_block_entry(b, bots) for b in blocks]

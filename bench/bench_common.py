@@ -57,6 +57,9 @@ class Figures:
     broker_cpu_s: float = 0.0
     server_rss_mb: float = 0.0
     broker_rss_mb: float = 0.0
+    mqim_us_per_msg: float = 0.0
+    mqim_us_per_event: float = 0.0
+    broker_us_per_msg: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,7 +92,8 @@ class Progress:
 
 
 class ProcessMeter:
-    """CPU seconds used and RSS of the server processes (mqim, and Mosquitto if any)."""
+    """CPU seconds used and RSS of the server processes: `mqim serve` with any children it
+    started, and Mosquitto if any (the embedded broker is inside mqim's own process)."""
 
     def __init__(self, stack: Stack) -> None:
         self.server = psutil.Process(stack.process.pid)
@@ -102,9 +106,13 @@ class ProcessMeter:
         def used(p: psutil.Process | None) -> float:
             if p is None:
                 return 0.0
-            t = p.cpu_times()
+            try:
+                t = p.cpu_times()
+            except psutil.NoSuchProcess:  # a child that ended between listing and reading
+                return 0.0
             return float(t.user + t.system)
-        return used(self.server), used(self.broker)
+        children = self.server.children(recursive=True)
+        return used(self.server) + sum(used(c) for c in children), used(self.broker)
 
     def stop(self, figures: Figures) -> None:
         server, broker = self._cpu()

@@ -49,6 +49,8 @@ from bench_common import (  # after the path fix above
     seed_history,
     user_client,
 )
+from profile_cpu import cpu_per_message, cpu_table, issue16_rows, repeat_table
+from profile_spy import Recording, print_profiles
 from sdk_scenario import scenario_sdk, sdk_table
 
 from tests.helpers import Account
@@ -59,9 +61,10 @@ from tests.stacks import Stack, running_stack
 
 async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[str],
                    receivers: Sequence[tuple[Account, str]], per_sender: int, rate: float,
-                   figures: Figures, *, acks: str) -> None:
+                   figures: Figures, *, acks: str, profile: Path | None = None) -> None:
     """senders[i] sends `per_sender` messages to threads[i]; each (account, thread) in
-    `receivers` is a member subscribed to that thread. Fills persisted/delivered/latency."""
+    `receivers` is a member subscribed to that thread. Fills persisted/delivered/latency and
+    the CPU per message; with `profile`, py-spy records the server meanwhile."""
     prefix = stack.settings.topic_prefix
     deliveries = sum(per_sender for _ in receivers)
     total = len(senders) * per_sender
@@ -79,6 +82,9 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
                  for c, a, t in zip(clients, senders, threads, strict=True)]
         for chat in chats:
             await chat.subscribe()
+        spy = Recording(stack.process.pid, profile) if profile is not None else None
+        if spy is not None:
+            await spy.start()
         meter = ProcessMeter(stack)
         start = time.monotonic()
         async with asyncio.timeout(600), asyncio.TaskGroup() as group:
@@ -94,6 +100,9 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
                 task.cancel()
         elapsed = time.monotonic() - start
         meter.stop(figures)
+        if spy is not None:
+            await spy.stop()
+        cpu_per_message(figures, total, deliveries)
         figures.messages = total
         figures.seconds = elapsed
         figures.persisted_per_s = total / (acked - start)
@@ -120,9 +129,16 @@ async def scenario_direct(stack: Stack, http: httpx.AsyncClient, args: argparse.
     raw = partial(raw_passthrough, stack, pairs, per)
     await bracketed(raw, figures, pipeline(
         stack, users[0::2], threads, list(zip(users[1::2], threads, strict=True)), per,
-        args.rate, figures, acks=args.acks))
+        args.rate, figures, acks=args.acks, profile=profile_path(args, "direct")))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
+
+
+def profile_path(args: argparse.Namespace, scenario: str) -> Path | None:
+    """Where py-spy records this scenario's max-rate pipeline, with --profile."""
+    if args.profile is None or args.rate:
+        return None
+    return Path(args.profile) / f"{args.mode}-{scenario}.txt"
 
 
 async def scenario_groups(stack: Stack, http: httpx.AsyncClient, args: argparse.Namespace
@@ -139,7 +155,8 @@ async def scenario_groups(stack: Stack, http: httpx.AsyncClient, args: argparse.
         receivers += [(m, thread_id) for m in members[1:]]
     raw = partial(raw_passthrough, stack, groups, per, fanout=size - 1)
     await bracketed(raw, figures, pipeline(stack, users[0::size], threads, receivers, per,
-                                           args.rate, figures, acks=args.acks))
+                                           args.rate, figures, acks=args.acks,
+                                           profile=profile_path(args, "groups")))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
 
@@ -153,7 +170,7 @@ async def scenario_fanout(stack: Stack, http: httpx.AsyncClient, args: argparse.
     raw = partial(raw_passthrough, stack, 1, per, fanout=size - 1)
     await bracketed(raw, figures, pipeline(stack, users[:1], [thread_id],
                                            [(u, thread_id) for u in users[1:]], per, 0, figures,
-                                           acks=args.acks))
+                                           acks=args.acks, profile=profile_path(args, "fanout")))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
 
@@ -232,6 +249,7 @@ def verdicts(results: Sequence[Figures]) -> list[tuple[str, str, bool]]:
         if f.scenario.startswith("1:1 chats, ") and "/s" in f.scenario and f.mode == "mosquitto":
             rows.append((f"{f.mode}: latency p99 <= 50 ms at {f.scenario.split(', ')[1]}",
                          f"{f.p99_ms:.1f} ms", f.p99_ms <= 50))
+        rows += issue16_rows(f)
         if f.scenario.startswith("one group of"):
             rows.append((f"{f.mode}: fan-out >= 70% of raw", f"{f.ratio:.0%}", f.ratio >= 0.7))
         if f.scenario.startswith("history page"):
@@ -284,14 +302,16 @@ async def run_mode(mode: str, args: argparse.Namespace) -> list[Figures]:
         async with running_stack(mode, Path(tmp)) as stack, httpx.AsyncClient(
             base_url=f"http://{stack.settings.http}", timeout=60) as http:
             args.mode = mode
-            for name in args.scenarios:
-                print(f"-- {mode}: {name}", file=sys.stderr)  # noqa: T201
-                result = await SCENARIOS[name](stack, http, args)
-                results += result if isinstance(result, list) else [result]
-            if args.rate_check and "direct" in args.scenarios:
-                saved, args.rate = args.rate, args.rate_check
-                results.append(await scenario_direct(stack, http, args))
-                args.rate = saved
+            for run in range(args.repeat):
+                for name in args.scenarios:
+                    print(f"-- {mode}: {name} (run {run + 1}/{args.repeat})",  # noqa: T201
+                          file=sys.stderr)
+                    result = await SCENARIOS[name](stack, http, args)
+                    results += result if isinstance(result, list) else [result]
+                if args.rate_check and "direct" in args.scenarios:
+                    saved, args.rate = args.rate, args.rate_check
+                    results.append(await scenario_direct(stack, http, args))
+                    args.rate = saved
     return results
 
 
@@ -319,6 +339,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--storm", type=int, default=2000, help="clients in the storm")
     parser.add_argument("--sdk-messages", type=int, default=2000,
                         help="messages in the SDK scenario (and in each raw run beside it) [2000]")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the scenarios this many times on one stack and print the "
+                        "median and spread [1]")
+    parser.add_argument("--profile", type=Path,
+                        help="record the server with py-spy during each max-rate pipeline into "
+                        "this directory, and print the top functions (slows the run: not for "
+                        "figures)")
     parser.add_argument("--quick", action="store_true", help="small numbers (the CI test)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", type=Path, help="keep the stacks' data and logs here")
@@ -342,11 +369,18 @@ async def main(argv: Sequence[str] | None = None) -> list[Figures]:
     for mode in modes:
         results += await run_mode(mode, args)
     print("\n" + table(results))  # noqa: T201
+    cpu = cpu_table(results)
+    if cpu.count("\n") > 1:  # a row besides the header
+        print("\n" + cpu)  # noqa: T201
+    if args.repeat > 1:
+        print("\n" + repeat_table(results))  # noqa: T201
     if sdk_rows := sdk_table(results):
         print("\n" + sdk_rows)  # noqa: T201
     print("\n| target | this run | |\n|---|---|---|")  # noqa: T201
     for name, value, ok in verdicts(results):
         print(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |")  # noqa: T201
+    if args.profile is not None:
+        print_profiles(args.profile)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results

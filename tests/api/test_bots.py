@@ -13,6 +13,7 @@ import httpx
 
 from tests.api.test_accounts import assert_error
 from tests.api.test_admin import make_admin
+from tests.api.test_friends import of_type, user_topic
 from tests.e2e.test_kick import kicked_then_closed
 from tests.helpers import (
     Account,
@@ -102,6 +103,49 @@ async def test_create_list_and_use_a_bot(http: httpx.AsyncClient) -> None:
                               headers=alice.auth)).json()["data"]
     assert [(e["sender_id"], e["body"]) for e in history if e["type"] == "message"] == [
         (bot_id, "beep")]
+
+
+async def test_is_bot_in_friends_requests_groups_blocks_and_user_updated(
+        server: Stack, http: httpx.AsyncClient) -> None:
+    alice = await register(http)
+    bot_id, token = await make_bot(http, await register(http))
+    bot = await _as_account(bot_id, token)
+    async with mqtt_session(server.settings, alice) as client:
+        await client.subscribe(user_topic(server, alice), qos=1)
+        sent = await http.post("/api/friends/requests", headers=bot.auth,
+                               json={"user_id": alice.user_id})
+        assert sent.status_code == 201, sent.text
+        assert (sent.json()["data"]["from"]["is_bot"], sent.json()["data"]["to"]["is_bot"]) == (
+            True, False)
+        event = await next_event(client, of_type("friend_request"))
+        assert (event["from"]["id"], event["from"]["is_bot"]) == (bot_id, True)
+        [incoming] = (await http.get("/api/friends/requests", headers=alice.auth)).json()["data"]
+        assert incoming["from"]["is_bot"] is True
+        accepted = await http.post(f"/api/friends/requests/{incoming['id']}/accept",
+                                   headers=alice.auth)
+        assert accepted.json()["data"]["from"]["is_bot"] is True
+        [friend] = (await http.get("/api/friends", headers=alice.auth)).json()["data"]
+        assert (friend["user"]["id"], friend["user"]["is_bot"]) == (bot_id, True)
+        one = (await http.get(f"/api/friends/{bot_id}", headers=alice.auth)).json()["data"]
+        assert one["user"]["is_bot"] is True
+
+        group = (await http.post("/api/friends/groups", headers=alice.auth,
+                                 json={"name": "bots"})).json()["data"]
+        _ = await http.post(f"/api/friends/groups/{group['id']}/members", headers=alice.auth,
+                            json={"user_ids": [bot_id]})
+        detail = (await http.get(f"/api/friends/groups/{group['id']}",
+                                 headers=alice.auth)).json()["data"]
+        assert [(m["id"], m["is_bot"]) for m in detail["members"]] == [(bot_id, True)]
+
+        renamed = await http.patch("/api/me", headers=bot.auth, json={"name": "Renamed bot"})
+        assert renamed.json()["data"]["is_bot"] is True
+        updated = await next_event(client, of_type("user_updated"))
+        assert (updated["user"]["id"], updated["user"]["is_bot"]) == (bot_id, True)
+
+    blocked = await http.post("/api/blocks", headers=alice.auth, json={"user_id": bot_id})
+    assert blocked.json()["data"]["user"]["is_bot"] is True
+    [listed] = (await http.get("/api/blocks", headers=alice.auth)).json()["data"]
+    assert listed["user"]["is_bot"] is True
 
 
 async def _as_account(bot_id: str, token: str) -> Account:
