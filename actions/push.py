@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from actions import pushsend
+from actions import httpout, pushsend
 from config import Settings
 from contract.errors import InvalidParameterError
 from contract.push import (
@@ -147,13 +145,13 @@ async def notify(settings: Settings, thread_id: str, entries: Sequence[Message])
     limit = asyncio.Semaphore(SEND_CONCURRENCY)
     refused = await pushsend.refused_origins([t.endpoint for t in targets], settings)
 
-    async with httpx.AsyncClient(timeout=SEND_TIMEOUT, follow_redirects=False) as client:
+    async with httpout.session(SEND_TIMEOUT) as http:
         async def one(target: PushTarget) -> pushsend.Outcome:
             payload = payloads[target.user_id]
             if (why := refused.get(pushsend.origin(target.endpoint))) is not None:
                 return pushsend.Outcome(False, error=why)
             async with limit:
-                return await pushsend.send(client, vapid, settings, target, payload,
+                return await pushsend.send(http, vapid, settings, target, payload,
                                            _gateway(target, payload))
 
         outcomes = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)

@@ -7,7 +7,7 @@ need. No database here: actions/push.py records what each send did.
     send(client, vapid, settings, target, payload, gateway) -> Outcome
 
 - web push: RFC 8291 (aes128gcm, a fresh ECDH key and salt per message) with http_ece, RFC 8292
-  VAPID with py_vapid, POSTed with httpx (the async client the worker already has, so nothing
+  VAPID with py_vapid, POSTed with the worker's client session (actions/httpout.py; nothing
   blocks the loop but the few milliseconds of the crypto, done in a thread);
 - UnifiedPush: the payload's JSON bytes POSTed as they are;
 - gateway: the Matrix push gateway's notify request; a `rejected` push key is a gone device.
@@ -16,6 +16,7 @@ need. No database here: actions/push.py records what each send did.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -24,18 +25,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import http_ece  # type: ignore[import-untyped]
-import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02  # type: ignore[import-untyped]
 
+from actions import httpout
 from actions.outbound import check_outbound_url
 from config import Settings
 from contract.errors import InvalidParameterError
 from contract.push import ENDPOINT_MAX, GatewayRequest, PushPayload, b64url_decode, b64url_encode
 from models.push import PushKind, PushTarget
 
+_JSON = {"Content-Type": "application/json"}
 TTL_SECONDS = 24 * 3600  # how long a push service may hold a web push for an offline device
 VAPID_LIFETIME = 12 * 3600
 
@@ -101,9 +104,8 @@ def _web_push_request(vapid: Any, subject: str, target: PushTarget,
     return encrypted, headers
 
 
-def _failure(response: httpx.Response) -> Outcome:
-    gone = response.status_code in (404, 410)
-    return Outcome(False, gone=gone, error=f"HTTP {response.status_code}")
+def _failure(reply: httpout.Reply) -> Outcome:
+    return Outcome(False, gone=reply.status in (404, 410), error=f"HTTP {reply.status}")
 
 
 def origin(url: str) -> str:
@@ -130,7 +132,7 @@ async def refused_origins(urls: Sequence[str], settings: Settings) -> dict[str, 
     return {o: a for o, a in zip(origins, answers, strict=True) if a is not None}
 
 
-async def send(client: httpx.AsyncClient, vapid: Any, settings: Settings, target: PushTarget,
+async def send(http: aiohttp.ClientSession, vapid: Any, settings: Settings, target: PushTarget,
                payload: PushPayload, gateway: GatewayRequest | None) -> Outcome:
     """POST one push; never raises for the target's own failures."""
     try:
@@ -138,23 +140,21 @@ async def send(client: httpx.AsyncClient, vapid: Any, settings: Settings, target
         if target.kind == PushKind.WEBPUSH:
             content, headers = await asyncio.to_thread(
                 _web_push_request, vapid, settings.vapid_subject, target, body)
-            response = await client.post(target.endpoint, content=content, headers=headers)
-            return Outcome(True) if response.is_success else _failure(response)
+            reply = await httpout.post(http, target.endpoint, content, headers)
+            return Outcome(True) if reply.ok else _failure(reply)
         if target.kind == PushKind.UNIFIEDPUSH:
-            response = await client.post(target.endpoint, content=body,
-                                         headers={"Content-Type": "application/json"})
-            return Outcome(True) if response.is_success else _failure(response)
+            reply = await httpout.post(http, target.endpoint, body, _JSON)
+            return Outcome(True) if reply.ok else _failure(reply)
         if gateway is None:
             return Outcome(False, error="no gateway request")
-        response = await client.post(target.endpoint,
-                                     content=gateway.model_dump_json().encode(),
-                                     headers={"Content-Type": "application/json"})
-        if not response.is_success:
-            return Outcome(False, error=f"HTTP {response.status_code}")
-        answer = response.json()
+        reply = await httpout.post(http, target.endpoint, gateway.model_dump_json().encode(),
+                                   _JSON, read_max=httpout.ANSWER_MAX)
+        if not reply.ok:
+            return Outcome(False, error=f"HTTP {reply.status}")
+        answer = json.loads(reply.body)
         rejected = answer.get("rejected", []) if isinstance(answer, dict) else []
         if isinstance(rejected, list) and target.keys.get("pushkey") in rejected:
             return Outcome(False, gone=True, error="rejected by the gateway")
         return Outcome(True)
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+    except (httpout.OutboundError, ValueError, KeyError) as exc:
         return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:200])

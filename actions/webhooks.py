@@ -20,9 +20,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
+import aiohttp
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from actions import httpout
 from actions.outbound import check_outbound_url
 from actions.timeline import entry_event
 from config import Settings
@@ -159,9 +160,7 @@ async def deliver_due(settings: Settings) -> int:
     made = 0
     limit = asyncio.Semaphore(CONCURRENCY)
     stop_at = time.monotonic() + DRAIN_SECONDS
-    # No redirects (a redirect could point inside the network), no proxies from the environment.
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False,
-                                 trust_env=False) as client:
+    async with httpout.session(settings.webhook_timeout) as client:
         for _ in range(ROUNDS):
             if time.monotonic() > stop_at:
                 break
@@ -174,7 +173,7 @@ async def deliver_due(settings: Settings) -> int:
     return made
 
 
-async def _deliver(settings: Settings, client: httpx.AsyncClient, limit: asyncio.Semaphore,
+async def _deliver(settings: Settings, client: aiohttp.ClientSession, limit: asyncio.Semaphore,
                    hook: Webhook, delivery: WebhookDelivery) -> None:
     async with limit:
         status: int | None = None
@@ -190,17 +189,17 @@ async def _deliver(settings: Settings, client: httpx.AsyncClient, limit: asyncio
                 wire.HEADER_SIGNATURE: sign(hook.secret, timestamp, body),
                 "User-Agent": "mqim-webhooks",
             }
-            # Streamed and never read: a receiver's answer body is not ours to buffer.
-            async with client.stream("POST", hook.url, content=body, headers=headers) as answer:
-                status = answer.status_code
-            if 200 <= status < 300:
+            # The answer's body is never read: a receiver's answer is not ours to buffer.
+            reply = await httpout.post(client, hook.url, body, headers)
+            status = reply.status
+            if reply.ok:
                 await hooks.mark_delivered(delivery, status)
                 return
             error = f"HTTP {status}"
         except InvalidParameterError as exc:
             error = exc.msg
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except httpout.OutboundError as exc:
+            error = str(exc)
         except Exception as exc:  # one hook's surprise must not stop the others
             logger.exception("webhook %s: delivery %s failed", hook.id, delivery.id)
             error = f"{type(exc).__name__}"

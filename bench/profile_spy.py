@@ -47,7 +47,9 @@ class Recording:
     async def start(self) -> None:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self._process = await asyncio.create_subprocess_exec(
-            py_spy(), "record", "--pid", str(self.pid), "--native", "--subprocesses",
+            # --gil: only the thread holding the GIL, so threads waiting for it (paho's, the
+            # thread pool's) count nothing; --native: C frames too (the GC, sockets, pydantic).
+            py_spy(), "record", "--pid", str(self.pid), "--native", "--gil", "--subprocesses",
             "--rate", str(RATE), "--format", "raw", "--output", str(self.out),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         await asyncio.sleep(0.5)  # attached before the measured work starts
@@ -90,7 +92,7 @@ def own_time(collapsed: str) -> tuple[Counter[str], int]:
 
 def top_table(path: Path, n: int = 10) -> str:
     own, total = own_time(path.read_text(encoding="utf-8", errors="replace"))
-    lines = [f"top {n} by own time, {path.name}: {total:,} samples (active threads)",
+    lines = [f"top {n} by own time, {path.name}: {total:,} samples (thread holding the GIL)",
              "| # | function (file) | own % |", "|---|---|---|"]
     for i, (name, count) in enumerate(own.most_common(n), 1):
         shown = name.replace("|", "\\|")

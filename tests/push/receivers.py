@@ -18,6 +18,7 @@ import asyncio
 import base64
 import json
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -131,8 +132,14 @@ class Receivers:
             self.received[key].append(notification)
         return JSONResponse({"rejected": [k for k in keys if k in self.rejected]})
 
+    async def _summary(self, _request: Request) -> JSONResponse:
+        """The seqs each name was pushed, for a client in another process (the bench)."""
+        return JSONResponse({name: [p.get("seq") for p in got]
+                             for name, got in self.received.items()})
+
     def app(self) -> Starlette:
         return Starlette(routes=[
+            Route("/received", self._summary, methods=["GET"]),
             Route("/webpush/{name}", self._webpush, methods=["POST"]),
             Route("/up/{name}", self._unifiedpush, methods=["POST"]),
             Route("/_matrix/push/v1/notify", self._gateway, methods=["POST"]),
@@ -154,3 +161,16 @@ async def running_receivers() -> AsyncIterator[Receivers]:
     finally:
         server.should_exit = True
         await task
+
+
+def main() -> None:
+    """`python -m tests.push.receivers PORT`: the receivers in a process of their own, so their
+    work does not share an event loop with a load generator (bench/push_bench.py)."""
+    port = int(sys.argv[1])
+    receivers = Receivers(f"http://127.0.0.1:{port}")
+    uvicorn.run(receivers.app(), host="127.0.0.1", port=port, log_level="warning",
+                lifespan="off")
+
+
+if __name__ == "__main__":
+    main()

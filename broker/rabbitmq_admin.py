@@ -1,0 +1,87 @@
+"""The few calls of RabbitMQ's management HTTP API that make an access change take effect on
+live MQTT sessions (mqim/rabbitmq_sync.py): list and close a user's connections, list and delete
+the bindings of one routing key on the MQTT exchange."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from contract.hooks_rabbitmq import MQTT_EXCHANGE, MQTT_VHOST
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT = 10.0
+
+
+def _seg(value: str) -> str:
+    """One path segment (vhost `/` is `%2F`)."""
+    return quote(value, safe="")
+
+
+@dataclass(frozen=True)
+class Binding:
+    queue: str
+    routing_key: str
+    properties_key: str
+
+
+class RabbitAdminError(Exception):
+    """The management API refused or could not be reached."""
+
+
+class RabbitAdmin:
+    """A management API client for the MQTT vhost and exchange. `url` is
+    `http://user:password@host:15672` (an administrator of the internal backend)."""
+
+    def __init__(self, url: str, *, vhost: str = MQTT_VHOST,
+                 exchange: str = MQTT_EXCHANGE) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the RabbitMQ management URL must be http(s)://user:pass@host:port")
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        self._http = httpx.AsyncClient(base_url=base, timeout=TIMEOUT,
+                                       auth=(parts.username or "", parts.password or ""))
+        self._vhost, self._exchange = vhost, exchange
+
+    async def __aenter__(self) -> RabbitAdmin:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            reply = await self._http.request(method, f"/api/{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise RabbitAdminError(f"{method} /api/{path}: {exc}") from exc
+        if reply.status_code == 404 and method == "DELETE":
+            return None  # already gone (closed, unbound) meanwhile: the goal is reached
+        if reply.status_code >= 300:
+            raise RabbitAdminError(f"{method} /api/{path}: {reply.status_code} {reply.text}")
+        return reply.json() if reply.content else None
+
+    async def connections_of(self, username: str) -> list[str]:
+        """The names of the user's open connections (every node of the cluster)."""
+        rows = await self._call("GET", "connections", params={"columns": "name,user"})
+        return [row["name"] for row in rows if row.get("user") == username]
+
+    async def close_connection(self, name: str, reason: str) -> None:
+        await self._call("DELETE", f"connections/{_seg(name)}", headers={"X-Reason": reason})
+
+    async def bindings_of(self, routing_key: str) -> list[Binding]:
+        """The queues bound to the exchange with exactly this routing key."""
+        rows = await self._call(
+            "GET", f"exchanges/{_seg(self._vhost)}/{_seg(self._exchange)}/bindings/source")
+        return [Binding(row["destination"], row["routing_key"], row["properties_key"])
+                for row in rows
+                if row.get("destination_type") == "queue" and row.get("routing_key") == routing_key]
+
+    async def delete_binding(self, binding: Binding) -> None:
+        await self._call("DELETE", f"bindings/{_seg(self._vhost)}/e/{_seg(self._exchange)}/q/"
+                                   f"{_seg(binding.queue)}/{_seg(binding.properties_key)}")

@@ -1,0 +1,125 @@
+"""The cluster test stack: a real 3-node RabbitMQ cluster (tests/cluster/rabbitmq.py), a fresh
+PostgreSQL database, the API and a bridge worker (mqim/rabbitmq_run.py) with
+MQIM_BROKER_KIND=hooks. The API and the bridge publish events through node 0; the bridge
+consumes the uplink quorum queue over AMQP on node 0; clients connect to any node."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from broker.link.client import derive_service_password
+from config import HostPort, Settings
+from tests.cluster.rabbitmq import Cluster, rabbitmq_cluster
+from tests.helpers import free_port, make_settings
+from tests.stacks import external_broker_settings, postgres_database, settings_env
+
+SECRET = "hook-" + secrets.token_urlsafe(24)
+HOOKS = "/api/internal/mqtt/rabbitmq"
+
+
+@dataclass
+class ClusterStack:
+    settings: Settings
+    cluster: Cluster
+    http: httpx.AsyncClient
+    workdir: Path
+    processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def mqtt(self, node: int) -> HostPort:
+        return HostPort("127.0.0.1", self.cluster.nodes[node].mqtt_port)
+
+
+async def _mqim(stack: ClusterStack, name: str, *args: str) -> None:
+    log = (stack.workdir / f"{name}.log").open("ab")
+    try:
+        stack.processes[name] = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mqim.rabbitmq_run", *args,
+            "--management-url", stack.cluster.management_url(with_credentials=True),
+            env=settings_env(stack.settings), stdout=log, stderr=log,
+        )
+    finally:
+        log.close()
+
+
+async def _wait_healthy(stack: ClusterStack) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        process = stack.processes["api"]
+        if process.returncode is not None:
+            raise RuntimeError((stack.workdir / "api.log").read_text()[-4000:])
+        try:
+            if (await stack.http.get("/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError((stack.workdir / "api.log").read_text()[-4000:])
+        await asyncio.sleep(0.05)  # polling the health endpoint, not synchronising
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def wait_bridge_consuming(stack: ClusterStack) -> None:
+    """Until the uplink queue has a consumer (the bridge is ready)."""
+    url = f"{stack.cluster.management_url()}/api/queues/%2F/mqim-uplinks"
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(auth=stack.cluster.admin, timeout=5) as admin:
+        while True:
+            reply = await admin.get(url)
+            if reply.status_code == 200 and reply.json().get("consumers", 0) > 0:
+                return
+            bridge = stack.processes["bridge"]
+            if bridge.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError((stack.workdir / "bridge.log").read_text()[-4000:])
+            await asyncio.sleep(0.1)  # polling the management API, not synchronising
+
+
+@asynccontextmanager
+async def cluster_stack(workdir: Path) -> AsyncIterator[ClusterStack]:
+    started = time.monotonic()
+    http_port = free_port()
+    hook_url = f"http://127.0.0.1:{http_port}{HOOKS}"
+    async with AsyncExitStack() as exit_stack:
+        db_url = await exit_stack.enter_async_context(postgres_database())
+        cluster = await exit_stack.enter_async_context(
+            rabbitmq_cluster(workdir, hook_url=hook_url, hook_secret=SECRET))
+        base = make_settings(workdir, mqtt_hook_secret=SECRET, http=HostPort("127.0.0.1",
+                                                                             http_port))
+        node0 = cluster.nodes[0]
+        settings = external_broker_settings(base, node0.mqtt_port, node0.ws_port,
+                                            database_url=db_url, broker_kind="hooks")
+        http = await exit_stack.enter_async_context(
+            httpx.AsyncClient(base_url=f"http://{settings.http}", timeout=10))
+        stack = ClusterStack(settings, cluster, http, workdir)
+        stack.timings["cluster_start"] = cluster.start_seconds
+        password = derive_service_password(settings.jwt_secret, settings.bridge_username)
+        await cluster.add_internal_user(settings.bridge_username, password)
+        try:
+            await _mqim(stack, "api", "api")
+            await _wait_healthy(stack)
+            amqp = f"amqp://{settings.bridge_username}:{password}@127.0.0.1:{node0.amqp_port}/"
+            await _mqim(stack, "bridge", "bridge", "--amqp-url", amqp)
+            await wait_bridge_consuming(stack)
+            stack.timings["stack_start"] = time.monotonic() - started
+            yield stack
+        finally:
+            await asyncio.gather(*(_stop(p) for p in stack.processes.values()))
