@@ -1,6 +1,6 @@
 """The few calls of RabbitMQ's management HTTP API that make an access change take effect on
-live MQTT sessions (mqim/rabbitmq_sync.py): list and close a user's connections, list and delete
-the bindings of one routing key on the MQTT exchange."""
+live MQTT sessions (mqim/rabbitmq_sync.py): close a user's connections, list and delete the
+bindings of one routing key on the MQTT exchange."""
 
 from __future__ import annotations
 
@@ -66,13 +66,11 @@ class RabbitAdmin:
             raise RabbitAdminError(f"{method} /api/{path}: {reply.status_code} {reply.text}")
         return reply.json() if reply.content else None
 
-    async def connections_of(self, username: str) -> list[str]:
-        """The names of the user's open connections (every node of the cluster)."""
-        rows = await self._call("GET", "connections", params={"columns": "name,user"})
-        return [row["name"] for row in rows if row.get("user") == username]
-
-    async def close_connection(self, name: str, reason: str) -> None:
-        await self._call("DELETE", f"connections/{_seg(name)}", headers={"X-Reason": reason})
+    async def close_user_connections(self, username: str, reason: str) -> None:
+        """Close every connection of the user on every node. Connection tracking answers at
+        once; the plain connection list lags by the statistics interval (5 s)."""
+        await self._call("DELETE", f"connections/username/{_seg(username)}",
+                         headers={"X-Reason": reason})
 
     async def bindings_of(self, routing_key: str) -> list[Binding]:
         """The queues bound to the exchange with exactly this routing key."""

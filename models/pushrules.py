@@ -33,8 +33,9 @@ from models.thread import RecvOpt
 
 CHUNK = 500
 ERROR_MAX = 500
-# Unread counts stop here: a badge says "999+" long before, and the count stays one index range.
-COUNT_CAP = 9999
+# Unread counts stop here ("999+" on a badge): a member who never reads costs at most this many
+# index steps per push, not the thread's whole history.
+COUNT_CAP = 999
 
 
 @dataclass(frozen=True)

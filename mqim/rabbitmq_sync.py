@@ -60,9 +60,8 @@ class RabbitmqAccess:
 
     async def _close_all(self, user_id: str, reason: str) -> None:
         try:
-            for name in await self._admin.connections_of(user_id):
-                await self._admin.close_connection(name, reason)
-                logger.info("closed %s's connection %s: %s", user_id, name, reason)
+            await self._admin.close_user_connections(user_id, reason)
+            logger.info("closed %s's connections: %s", user_id, reason)
         except RabbitAdminError as exc:
             logger.warning("could not close %s's connections: %s", user_id, exc)
 
