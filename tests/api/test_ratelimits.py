@@ -22,6 +22,7 @@ from config import Settings
 from contract.errors import RateLimitedError
 from models.ratelimit import RateLimits, address_key, login_key
 from tests.api.test_accounts import assert_error
+from tests.api.test_bots import bearer, make_bot
 from tests.helpers import (
     Account,
     create_group,
@@ -353,6 +354,24 @@ async def test_sends_over_mqtt_and_http_share_one_budget(
     history = await lhttp.get(f"/api/threads/{thread_id}/messages", headers=alice.auth)
     bodies = [e.get("body") for e in history.json()["data"] if e["type"] == "message"]
     assert len(bodies) == SEND_LIMIT + 1  # alice's allowed sends and bob's one
+
+
+async def test_a_bot_is_held_to_the_same_send_limit(lhttp: httpx.AsyncClient) -> None:
+    """A bot's API token counts against the bot's own budget, as a user's session does."""
+    owner = await register_from(lhttp, fresh_address())
+    bot_id, token = await make_bot(lhttp, owner)
+    thread_id = await create_group(lhttp, owner, Account(bot_id, token, "", {}))
+    for i in range(SEND_LIMIT):
+        sent = await lhttp.post(f"/api/threads/{thread_id}/messages", headers=bearer(token),
+                                json={"client_msg_id": f"b{i}", "body": "beep"})
+        assert sent.status_code == 201, sent.text
+    over = await lhttp.post(f"/api/threads/{thread_id}/messages", headers=bearer(token),
+                            json={"client_msg_id": "b-over", "body": "beep"})
+    assert_error(over, 429, 1006, "rate_limited")
+    # The owner's budget is their own.
+    mine = await lhttp.post(f"/api/threads/{thread_id}/messages", headers=owner.auth,
+                            json={"client_msg_id": "o1", "body": "hi"})
+    assert mine.status_code == 201, mine.text
 
 
 def is_reply_to(req: str) -> Callable[[str, dict[str, Any]], bool]:
