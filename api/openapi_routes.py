@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from api.openapi_hooks import HOOK_OPERATIONS
+from api.openapi_hooks_rabbitmq import RABBITMQ_HOOK_OPERATIONS
 from api.openapi_messages import MESSAGE_OPERATIONS
 from api.openapi_ops import Op, Query, int_in, limit_query
 from api.openapi_reach import REACH_OPERATIONS
@@ -309,6 +310,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Remove a broker ACL rule", "admin", data=acc.RuleDeleted, errors=(NotFoundError,)),
     # the broker hooks
     **HOOK_OPERATIONS,
+    **RABBITMQ_HOOK_OPERATIONS,
     # operations
     ("GET", "/health"): Op("Liveness: the database answers", "none", data=Health,
                            answers=((503, 5003, "unavailable"),)),
