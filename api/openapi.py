@@ -239,6 +239,9 @@ def _raw_responses(op: Op, key: tuple[str, str], schemas: _Schemas) -> dict[str,
     if op.raw == "openapi":
         return {"200": {"description": "OpenAPI 3.1", "content": {
             "application/json": {"schema": {"type": "object"}}}}}
+    if op.text_reply:
+        return {"200": {"description": "the broker's own reply format",
+                        "content": {"text/plain": {"schema": {"enum": list(op.text_reply)}}}}}
     reply = schemas[(key, "hook-reply")]
     content: dict[str, Any] = {}
     if op.go_auth:
@@ -257,9 +260,11 @@ def _request_body(op: Op, key: tuple[str, str], schemas: _Schemas) -> dict[str, 
         return None
     bodies = [schemas[(key, f"hook-body-{i}")] for i in range(len(op.hook_bodies))]
     schema = bodies[0] if len(bodies) == 1 else {"anyOf": bodies}
-    content = {"application/json": {"schema": schema}}
+    form = "application/x-www-form-urlencoded"
+    content = ({form: {"schema": schema}} if op.text_reply
+               else {"application/json": {"schema": schema}})
     if op.go_auth:
-        content["application/x-www-form-urlencoded"] = {"schema": schema}
+        content[form] = {"schema": schema}
     return {"required": True, "content": content}
 
 

@@ -47,6 +47,7 @@ class Op:
     hook_bodies: tuple[type[BaseModel], ...] = ()  # a hook's request shapes (JSON or form)
     hook_replies: Any = None  # a hook's 200 JSON reply type
     go_auth: bool = False  # mosquitto-go-auth: form bodies too, and three reply modes
+    text_reply: tuple[str, ...] = ()  # RabbitMQ's backend: form bodies only, a text/plain word
     # Error answers that are no MqimError: (status, number, name).
     answers: tuple[tuple[int, int, str], ...] = ()
 
