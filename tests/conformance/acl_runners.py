@@ -6,7 +6,8 @@ user, make the request, and return whether it was allowed.
 - mosquitto: a real CONNECT, SUBSCRIBE (SUBACK code), PUBLISH (MQTT 5 PUBACK code) or delivery
   to Mosquitto with mqim's plugin, whose state is sent over the control topic.
 - hooks: mqim's HTTP auth hooks, with the state made through mqim's HTTP API; every broker
-  format that can ask the question (mosquitto-go-auth, EMQX, VerneMQ) must give one answer.
+  format that can ask the question (mosquitto-go-auth, EMQX, VerneMQ, RabbitMQ with the topic as
+  its MQTT plugin turns it into a routing key) must give one answer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from broker.acl import Access, ExtraRule, check_topic_access, touches_tree
 from broker.link.client import derive_service_password
 from contract.errors import AuthError
+from contract.hooks_rabbitmq import topic_to_routing_key
 from contract.topics import TopicScheme
 from models.tokens import decode_access_token, issue_access_token
 from tests.conformance.acl_cases import (
@@ -49,6 +51,7 @@ from tests.helpers import Account, unique_id
 GO_AUTH = "/api/internal/mqtt/go-auth"
 EMQX = "/api/internal/mqtt/emqx"
 VERNEMQ = "/api/internal/mqtt/vernemq"
+RABBITMQ = "/api/internal/mqtt/rabbitmq"
 # mosquitto-go-auth's `acc`.
 GO_AUTH_ACC = {Access.RECEIVE: 1, Access.PUBLISH: 2, Access.SUBSCRIBE: 4}
 
@@ -318,6 +321,13 @@ class HooksRow:
         assert response.status_code in (200, 403), response.text
         return response
 
+    async def _rabbitmq(self, path: str, form: dict[str, str]) -> bool:
+        """RabbitMQ's backend posts form fields and reads a word."""
+        response = await self.world.http.post(f"{RABBITMQ}/{path}", data=form,
+                                              headers=self.world.hook_headers)
+        assert response.status_code == 200, response.text
+        return response.text.split(" ", 1)[0] == "allow"
+
     async def connect(self) -> bool:
         user, world = self.case.user, self.world
         if user == SERVICE:
@@ -332,8 +342,12 @@ class HooksRow:
         vmq = (await self._post(VERNEMQ, {
             "username": username, "password": password, "client_id": client_id,
             "mountpoint": ""}, **{"vernemq-hook": "auth_on_register"})).json()
-        answers: set[bool] = {go == 200, emqx["result"] == "allow", vmq == {"result": "ok"}}
-        assert len(answers) == 1, f"the hook formats disagree on the login: {go}, {emqx}, {vmq}"
+        rabbit = await self._rabbitmq("user", {
+            "username": username, "password": password, "client_id": client_id})
+        answers: set[bool] = {go == 200, emqx["result"] == "allow", vmq == {"result": "ok"},
+                              rabbit}
+        assert len(answers) == 1, (
+            f"the hook formats disagree on the login: {go}, {emqx}, {vmq}, {rabbit}")
         return answers.pop()
 
     async def access(self) -> bool:
@@ -365,6 +379,13 @@ class HooksRow:
                 "topics": [{"topic": topic, "qos": 1}]}, **{"vernemq-hook": "auth_on_subscribe"})
             answers["emqx"] = emqx.json()["result"] == "allow"
             answers["vernemq"] = vmq.json()["topics"] == [{"topic": topic, "qos": 1}]
+        if case.access != Access.RECEIVE and not case.retain:  # RabbitMQ has no retain flag
+            answers["rabbitmq"] = await self._rabbitmq("topic", {
+                "username": username, "client_id": username, "vhost": "/", "resource": "topic",
+                "name": "amq.topic",
+                # The MQTT plugin's key: `/` as `.`, and a filter's `+` as `*`.
+                "routing_key": topic_to_routing_key(topic).replace("+", "*"),
+                "permission": "write" if case.access == Access.PUBLISH else "read"})
         # Receive: only mosquitto-go-auth asks about it (acc 1).
         assert len(set(answers.values())) == 1, f"the hook formats disagree: {answers}"
         return all(answers.values())
