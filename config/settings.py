@@ -105,6 +105,12 @@ class Settings:
     bridge_batch_size: int = 256
     # Shared secret that brokers present to the /api/internal/mqtt/... auth hooks; empty = off.
     mqtt_hook_secret: str = ""
+    # RabbitMQ cluster mode (docs/deploy-cluster.md): the management API as an administrator of
+    # RabbitMQ's internal backend (`http://user:pass@host:15672`), so access changes reach live
+    # MQTT sessions; and the AMQP URL of the service account, for the bridge's uplink quorum
+    # queue. Both empty: not RabbitMQ.
+    rabbitmq_management_url: str = ""
+    rabbitmq_amqp_url: str = ""
     log_level: str = "info"
     # "text" (one human line per record) or "json" (one JSON object per line).
     log_format: str = "text"
@@ -206,6 +212,15 @@ class Settings:
             raise ConfigError("MQIM_BRIDGE_USERNAME must start with 'mqim-'")
         if self.broker_kind not in ("mosquitto", "hooks"):
             raise ConfigError("MQIM_BROKER_KIND must be 'mosquitto' or 'hooks'")
+        if (self.rabbitmq_management_url or self.rabbitmq_amqp_url) and (
+                self.broker_kind != "hooks" or self.embedded_broker):
+            raise ConfigError("MQIM_RABBITMQ_* need MQIM_BROKER_URL and MQIM_BROKER_KIND=hooks")
+        if self.rabbitmq_amqp_url and not self.rabbitmq_amqp_url.startswith(
+                ("amqp://", "amqps://")):
+            raise ConfigError("MQIM_RABBITMQ_AMQP_URL must be amqp://user:pass@host:5672/")
+        if self.rabbitmq_management_url and not self.rabbitmq_management_url.startswith(
+                ("http://", "https://")):
+            raise ConfigError("MQIM_RABBITMQ_MANAGEMENT_URL must be http(s)://user:pass@host:15672")
         if self.access_token_ttl <= 0 or self.refresh_token_ttl <= 0:
             raise ConfigError("token lifetimes must be positive")
         if self.smtp_url:
@@ -254,7 +269,8 @@ _INT_FIELDS = {
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
     "log_format", "cors_origins", "metrics", "storage_url", "vapid_private_key", "vapid_subject",
-    "mqtt_hook_secret", "broker_kind", "smtp_url", "mail_from", "rate_limit_storage",
+    "mqtt_hook_secret", "broker_kind", "rabbitmq_management_url", "rabbitmq_amqp_url", "smtp_url",
+    "mail_from", "rate_limit_storage",
     *(f"rate_limit_{name}" for name in RATE_LIMIT_NAMES),
 }
 _BOOL_FIELDS = {"require_email_code", "rate_limits", "reach", "push_previews",

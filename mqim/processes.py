@@ -14,17 +14,20 @@ from prometheus_client import start_http_server
 
 from actions.reach import run_reach
 from api.app import create_app
+from bridge.amqp_source import AmqpUplinks
 from bridge.runner import run_bridge
 from broker.acl import AccessSync, ExtraRule
 from broker.embedded.broker import MqimBroker
 from broker.embedded.launch import embedded_broker
 from broker.link.client import service_client
+from broker.link.publisher import ServicePublisher
 from broker.mosquitto.control import ControlError, MosquittoControl
 from config import Settings
 from models.db import advisory_lock, open_database
 from mqim.acl_sync import sync_mosquitto
 from mqim.directory import ModelDirectory
 from mqim.ports import ensure_free
+from mqim.rabbitmq_sync import rabbitmq_access
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +129,13 @@ class ReconnectingControl:
 
 @asynccontextmanager
 async def access_sync(settings: Settings, directory: ModelDirectory) -> AsyncIterator[AccessSync]:
-    """Where committed access changes go: the directory's cache, or Mosquitto's plugin."""
+    """Where committed access changes go: the directory's cache, Mosquitto's plugin, or with
+    RabbitMQ its management API too (live sessions lose what was taken away)."""
+    if settings.rabbitmq_management_url:
+        async with rabbitmq_access(settings, directory,
+                                   settings.rabbitmq_management_url) as access:
+            yield access
+        return
     if not pushes_to_mosquitto(settings):
         yield directory
         return
@@ -193,8 +202,18 @@ async def _bridge_worker(settings: Settings, worker: str) -> None:
     async with open_database(settings), access_sync(
         settings, ModelDirectory(settings.jwt_secret, cache=False)
     ) as access:
-        await run_bridge(settings, access=access,
-                         client_id=f"{settings.bridge_username}:bridge-{worker}",
+        client_id = f"{settings.bridge_username}:bridge-{worker}"
+        if settings.rabbitmq_amqp_url:
+            # RabbitMQ has no shared subscriptions: the workers are competing consumers of the
+            # uplink quorum queue over AMQP, and publish events over MQTT (a fresh client id
+            # each start: RabbitMQ keeps an old one taken while the node it lived on is down).
+            client_id = f"{client_id}-{secrets.token_hex(3)}"
+            async with ServicePublisher(lambda: service_client(settings, client_id)) as events, \
+                    AmqpUplinks(settings.rabbitmq_amqp_url, settings.topic_prefix) as uplinks:
+                await run_bridge(settings, access=access, client_id=client_id,
+                                 publisher=events, uplinks=uplinks)
+            return
+        await run_bridge(settings, access=access, client_id=client_id,
                          on_ready=bridge_sync(settings))
 
 

@@ -122,6 +122,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "database_url": settings.database_url, "jwt_secret": settings.jwt_secret,
         "topic_prefix": settings.topic_prefix, "bcrypt_rounds": settings.bcrypt_rounds,
         "mqtt_hook_secret": settings.mqtt_hook_secret, "broker_kind": settings.broker_kind,
+        "rabbitmq_management_url": settings.rabbitmq_management_url,
+        "rabbitmq_amqp_url": settings.rabbitmq_amqp_url,
         "access_token_ttl": settings.access_token_ttl,
         "smtp_url": settings.smtp_url, "mail_from": settings.mail_from,
         "require_email_code": settings.require_email_code,

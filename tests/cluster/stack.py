@@ -1,6 +1,6 @@
 """The cluster test stack: a real 3-node RabbitMQ cluster (tests/cluster/rabbitmq.py), a fresh
-PostgreSQL database, the API and a bridge worker (mqim/rabbitmq_run.py) with
-MQIM_BROKER_KIND=hooks. The API and the bridge publish events through node 0; the bridge
+PostgreSQL database, `mqim api` and `mqim bridge` workers with MQIM_BROKER_KIND=hooks and the
+MQIM_RABBITMQ_* settings. The API and the bridge publish events through node 0; the bridge
 consumes the uplink quorum queue over AMQP on node 0; clients connect to any node."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -40,14 +40,12 @@ class ClusterStack:
         return HostPort("127.0.0.1", self.cluster.nodes[node].mqtt_port)
 
 
-async def _mqim(stack: ClusterStack, name: str, *args: str) -> None:
+async def _mqim(stack: ClusterStack, name: str, *args: str, amqp_url: str = "") -> None:
     log = (stack.workdir / f"{name}.log").open("ab")
+    env = settings_env(replace(stack.settings, rabbitmq_amqp_url=amqp_url))
     try:
         stack.processes[name] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mqim.rabbitmq_run", *args,
-            "--management-url", stack.cluster.management_url(with_credentials=True),
-            env=settings_env(stack.settings), stdout=log, stderr=log,
-        )
+            sys.executable, "-m", "mqim", *args, env=env, stdout=log, stderr=log)
     finally:
         log.close()
 
@@ -94,7 +92,8 @@ async def wait_bridge_consuming(stack: ClusterStack) -> None:
 
 
 @asynccontextmanager
-async def cluster_stack(workdir: Path) -> AsyncIterator[ClusterStack]:
+async def cluster_stack(workdir: Path, bridges: int = 1) -> AsyncIterator[ClusterStack]:
+    """The stack, with `bridges` workers consuming over AMQP from nodes 0, 1, 2, 0, …"""
     started = time.monotonic()
     http_port = free_port()
     hook_url = f"http://127.0.0.1:{http_port}{HOOKS}"
@@ -105,8 +104,9 @@ async def cluster_stack(workdir: Path) -> AsyncIterator[ClusterStack]:
         base = make_settings(workdir, mqtt_hook_secret=SECRET, http=HostPort("127.0.0.1",
                                                                              http_port))
         node0 = cluster.nodes[0]
-        settings = external_broker_settings(base, node0.mqtt_port, node0.ws_port,
-                                            database_url=db_url, broker_kind="hooks")
+        settings = external_broker_settings(
+            base, node0.mqtt_port, node0.ws_port, database_url=db_url, broker_kind="hooks",
+            rabbitmq_management_url=cluster.management_url(with_credentials=True))
         http = await exit_stack.enter_async_context(
             httpx.AsyncClient(base_url=f"http://{settings.http}", timeout=10))
         stack = ClusterStack(settings, cluster, http, workdir)
@@ -116,8 +116,11 @@ async def cluster_stack(workdir: Path) -> AsyncIterator[ClusterStack]:
         try:
             await _mqim(stack, "api", "api")
             await _wait_healthy(stack)
-            amqp = f"amqp://{settings.bridge_username}:{password}@127.0.0.1:{node0.amqp_port}/"
-            await _mqim(stack, "bridge", "bridge", "--amqp-url", amqp)
+            for worker in range(bridges):
+                node = cluster.nodes[worker % len(cluster.nodes)]
+                amqp = f"amqp://{settings.bridge_username}:{password}@127.0.0.1:{node.amqp_port}/"
+                name = "bridge" if worker == 0 else f"bridge{worker + 1}"
+                await _mqim(stack, name, "bridge", "--worker", str(worker + 1), amqp_url=amqp)
             await wait_bridge_consuming(stack)
             stack.timings["stack_start"] = time.monotonic() - started
             yield stack
