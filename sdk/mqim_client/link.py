@@ -191,10 +191,12 @@ class Link:
             await mqtt.subscribe(f"{self.prefix}/u/{self.user_id}", qos=1)
             await self._follow_all(mqtt)
             self.mqtt, self.lost = mqtt, asyncio.Event()
+            # Before connect() returns: what the server committed before the subscriptions is
+            # known now, and only what the caller does afterwards arrives live.
+            await self._guarded(self._catch_up_behind())
             self.connected.set()
             if self.presence:
                 await mqtt.publish(self.uplink, presence_command("online"), qos=1)
-            self._spawn(self._catch_up_behind())
             async for message in mqtt.messages:
                 self._on_message(message.payload)
                 if self.failure is not None:  # kicked: stop here, whether or not the broker
