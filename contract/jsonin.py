@@ -25,8 +25,17 @@ def decode_json(raw: bytes | str, *, what: str = "payload", max_depth: int = MAX
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidParameterError(f"{what} is not valid UTF-8 JSON: {exc}") from exc
-    _check_depth(value, max_depth, what)
+    if _openings(raw) > max_depth:  # else nothing in it can nest deeper: no walk needed
+        _check_depth(value, max_depth, what)
     return value
+
+
+def _openings(raw: bytes | str) -> int:
+    """An upper bound on the nesting depth: every level opens with a bracket. Two C-speed
+    counts, where walking the decoded value cost half of a typical uplink's decoding."""
+    if isinstance(raw, str):
+        return raw.count("{") + raw.count("[")
+    return raw.count(b"{") + raw.count(b"[")
 
 
 def _check_depth(value: Any, max_depth: int, what: str) -> None:

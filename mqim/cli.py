@@ -182,19 +182,15 @@ def _runner(args: argparse.Namespace, settings: Settings) -> Callable[[], Awaita
 
 
 SWITCH_INTERVAL = 0.001
-# Young objects allocated between garbage collections (CPython's default: 700). Each message
-# allocates hundreds (models, events, MQTT packets, futures), so at 700 the collector ran many
-# times per batch; at this size it runs about once per batch, for a few MB of heap at most.
-GC_YOUNG_THRESHOLD = 5_000
 
 
 def tune_gc() -> None:
-    """Collect less often, and never walk again what startup built: gc.freeze() moves every
-    object alive now (modules, classes, validators, ...) out of the collector's generations,
-    so the full collections that the message path's garbage triggers stop walking them. A
-    profile of the 1:1 bench put the collector at 12-22% of mqim's CPU before this."""
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    """Never walk again what startup built: gc.freeze() moves every object alive now (modules,
+    classes, validators, ...) out of the collector's generations, so the full collections that
+    the message path's garbage triggers stop walking them. A profile of the 1:1 bench put the
+    collector at 11-22% of mqim's CPU before this. (Raising the young threshold from 700 to
+    5,000 saved another 7-10% of CPU per message for 25-50 MB more RSS; not taken: memory is a
+    figure too, docs/performance.md.)"""
     gc.freeze()
 
 
