@@ -50,7 +50,7 @@ from api.routes import (
 )
 from api.state import ApiState
 from broker.acl import AccessSync, Directory
-from broker.link.client import service_client
+from broker.link.client import ServiceConnector
 from broker.link.publisher import EventPublisher, ServicePublisher
 from config import Settings
 from contract.errors import MqimError
@@ -82,7 +82,9 @@ def create_app(
             if events is None:
                 client_id = f"{settings.bridge_username}:api-{secrets.token_hex(4)}"
                 events = await stack.enter_async_context(
-                    ServicePublisher(lambda: service_client(settings, client_id))
+                    # Lazy on a hooks broker: its login is asked of this API's own hooks.
+                    ServicePublisher(ServiceConnector(settings, client_id),
+                                     lazy=settings.broker_kind == "hooks")
                 )
             ctx = Context(settings, events, access, TopicScheme(settings.topic_prefix),
                           RateLimits.from_settings(settings) if limits is None else limits,

@@ -67,8 +67,8 @@ async def run_bridge(
     if uplinks is not None:
         if publisher is None:
             raise ValueError("an in-process uplink source needs an in-process publisher")
-        logger.info("bridge consuming %s in-process from the embedded broker",
-                    scheme.uplink_filter())
+        logger.info("bridge consuming %s from %s", scheme.uplink_filter(),
+                    type(uplinks).__name__)
         if on_ready is not None:
             await on_ready()
         await _consume_in_process(uplinks, context(publisher))

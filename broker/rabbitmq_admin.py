@@ -1,16 +1,18 @@
 """The few calls of RabbitMQ's management HTTP API that make an access change take effect on
 live MQTT sessions (mqim/rabbitmq_sync.py): close a user's connections, list and delete the
-bindings of one routing key on the MQTT exchange."""
+bindings of one routing key on the MQTT exchange. The URL may name several nodes
+(`http://u:p@h1:15672,h2:15672`); a call that cannot reach one node goes to the next."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 
+from config.hosts import parse_management_hosts
 from contract.hooks_rabbitmq import MQTT_EXCHANGE, MQTT_VHOST
 
 logger = logging.getLogger(__name__)
@@ -36,17 +38,17 @@ class RabbitAdminError(Exception):
 
 class RabbitAdmin:
     """A management API client for the MQTT vhost and exchange. `url` is
-    `http://user:password@host:15672` (an administrator of the internal backend)."""
+    `http://user:password@host:15672[,host2:15672…]` (an administrator of the internal backend);
+    a ConfigError if malformed."""
 
     def __init__(self, url: str, *, vhost: str = MQTT_VHOST,
                  exchange: str = MQTT_EXCHANGE) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("the RabbitMQ management URL must be http(s)://user:pass@host:port")
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-        self._http = httpx.AsyncClient(base_url=base, timeout=TIMEOUT,
-                                       auth=(parts.username or "", parts.password or ""))
+        servers = parse_management_hosts(url)
+        path = servers.path.rstrip("/")
+        self._bases = [f"{servers.scheme}://{host}{path}" for host in servers.endpoints]
+        self._current = 0  # the node that answered last: calls start there
+        self._http = httpx.AsyncClient(timeout=TIMEOUT,
+                                       auth=(servers.username, servers.password))
         self._vhost, self._exchange = vhost, exchange
 
     async def __aenter__(self) -> RabbitAdmin:
@@ -56,10 +58,17 @@ class RabbitAdmin:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            reply = await self._http.request(method, f"/api/{path}", **kwargs)
-        except httpx.HTTPError as exc:
-            raise RabbitAdminError(f"{method} /api/{path}: {exc}") from exc
+        failures: list[str] = []
+        for _ in self._bases:
+            base = self._bases[self._current]
+            try:
+                reply = await self._http.request(method, f"{base}/api/{path}", **kwargs)
+                break
+            except httpx.TransportError as exc:  # node down or unreachable: try the next one
+                failures.append(f"{base}: {exc!r}")
+                self._current = (self._current + 1) % len(self._bases)
+        else:
+            raise RabbitAdminError(f"{method} /api/{path}: {'; '.join(failures)}")
         if reply.status_code == 404 and method == "DELETE":
             return None  # already gone (closed, unbound) meanwhile: the goal is reached
         if reply.status_code >= 300:

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from limits import RateLimitItem, parse_many
 
+from config.hosts import parse_amqp_hosts, parse_management_hosts, parse_mqtt_hosts
 from config.observability import LOG_FORMATS, parse_cors_origins
 
 # Re-exported: callers import these from config.settings as before the URL parsers moved.
@@ -215,12 +215,12 @@ class Settings:
         if (self.rabbitmq_management_url or self.rabbitmq_amqp_url) and (
                 self.broker_kind != "hooks" or self.embedded_broker):
             raise ConfigError("MQIM_RABBITMQ_* need MQIM_BROKER_URL and MQIM_BROKER_KIND=hooks")
-        if self.rabbitmq_amqp_url and not self.rabbitmq_amqp_url.startswith(
-                ("amqp://", "amqps://")):
-            raise ConfigError("MQIM_RABBITMQ_AMQP_URL must be amqp://user:pass@host:5672/")
-        if self.rabbitmq_management_url and not self.rabbitmq_management_url.startswith(
-                ("http://", "https://")):
-            raise ConfigError("MQIM_RABBITMQ_MANAGEMENT_URL must be http(s)://user:pass@host:15672")
+        if not self.embedded_broker:
+            _ = parse_mqtt_hosts(self.broker_url)
+        if self.rabbitmq_amqp_url:
+            _ = parse_amqp_hosts(self.rabbitmq_amqp_url)
+        if self.rabbitmq_management_url:
+            _ = parse_management_hosts(self.rabbitmq_management_url)
         if self.access_token_ttl <= 0 or self.refresh_token_ttl <= 0:
             raise ConfigError("token lifetimes must be positive")
         if self.smtp_url:
@@ -327,15 +327,10 @@ def parse_host_port(value: str, *, name: str) -> HostPort:
 
 
 def parse_broker_url(url: str) -> BrokerUrl:
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ConfigError(f"MQIM_BROKER_URL must look like mqtt://user:pass@host:1883, got {url!r}")
-    return BrokerUrl(
-        host=parts.hostname,
-        port=parts.port or 1883,
-        username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-    )
+    """The first host of MQIM_BROKER_URL (which may name several: config/hosts.py)."""
+    servers = parse_mqtt_hosts(url)
+    first = servers.endpoints[0]
+    return BrokerUrl(first.host, first.port, servers.username, servers.password)
 
 
 def _convert(key: str, value: Any) -> Any:

@@ -19,7 +19,7 @@ from bridge.runner import run_bridge
 from broker.acl import AccessSync, ExtraRule
 from broker.embedded.broker import MqimBroker
 from broker.embedded.launch import embedded_broker
-from broker.link.client import service_client
+from broker.link.client import ServiceConnector, service_client
 from broker.link.publisher import ServicePublisher
 from broker.mosquitto.control import ControlError, MosquittoControl
 from config import Settings
@@ -208,7 +208,7 @@ async def _bridge_worker(settings: Settings, worker: str) -> None:
             # uplink quorum queue over AMQP, and publish events over MQTT (a fresh client id
             # each start: RabbitMQ keeps an old one taken while the node it lived on is down).
             client_id = f"{client_id}-{secrets.token_hex(3)}"
-            async with ServicePublisher(lambda: service_client(settings, client_id)) as events, \
+            async with ServicePublisher(ServiceConnector(settings, client_id)) as events, \
                     AmqpUplinks(settings.rabbitmq_amqp_url, settings.topic_prefix) as uplinks:
                 await run_bridge(settings, access=access, client_id=client_id,
                                  publisher=events, uplinks=uplinks)

@@ -178,9 +178,15 @@ class Link:
         """One MQTT connection, from CONNECT until it drops (always by an exception)."""
         session = await self.api.fresh_session()  # a reconnect needs a live access token
         creds, broker = session.mqtt, self.broker
+        # After the first connection a fresh client id (still `{user}:…`, so the broker admits
+        # it): a clustered broker may hold the old one while the node it lived on is down
+        # (RabbitMQ 3.10 then never answers the SUBSCRIBE). Nothing is lost: the session is
+        # clean either way, and what was missed is caught up over HTTP.
+        connects = self.stats.connects
+        identifier = f"{creds.client_id}-r{connects}" if connects else creds.client_id
         async with aiomqtt.Client(
             broker.host, broker.port, username=creds.username, password=creds.password,
-            identifier=creds.client_id, transport=broker.transport,  # type: ignore[arg-type]
+            identifier=identifier, transport=broker.transport,  # type: ignore[arg-type]
             websocket_path=broker.path, keepalive=self.keepalive, clean_session=True,
             will=aiomqtt.Will(self.uplink, presence_command("offline"), qos=1)
             if self.presence else None, timeout=10,

@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import aiomqtt
-import httpx
+from aio_pika.exceptions import AMQPError
 
 from tests.cluster.stack import ClusterStack, cluster_stack
 from tests.helpers import Account, create_group, register, send_command, whole_timeline
@@ -35,9 +36,9 @@ STALL_SECONDS = 15
 
 class Sender:
     def __init__(self, stack: ClusterStack, account: Account, thread_id: str, count: int,
-                 node: int) -> None:
+                 node: int, *, stall: float = STALL_SECONDS) -> None:
         self.stack, self.account, self.thread_id = stack, account, thread_id
-        self.node = node
+        self.node, self.stall = node, stall
         self.commands = {f"{account.user_id}-{i}": send_command(
             thread_id, f"m{i}", f"{i}", req=f"{account.user_id}-{i}") for i in range(count)}
         self.acked: set[str] = set()
@@ -62,12 +63,21 @@ class Sender:
                         self.reconnects.append(time.monotonic() - lost_at)
                         lost_at = None
                     await conn.subscribe(f"{prefix}/u/{self.account.user_id}", qos=1)
+                    # A stall ends the connection even while PUBACKs are still awaited: RabbitMQ
+                    # may hold those for ~30 s after a node died (its quorum queue re-sends).
                     reader = asyncio.create_task(self._read_acks(conn))
+                    writer = asyncio.create_task(
+                        self._publish_unacked(conn, f"{prefix}/up/{self.account.user_id}"))
                     try:
-                        await self._publish_unacked(conn, f"{prefix}/up/{self.account.user_id}")
-                        await reader
+                        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_EXCEPTION)
+                        if reader.done():
+                            reader.result()  # raises the stall, if that is what ended it
+                        else:
+                            writer.result()
+                            await reader
                     finally:
                         reader.cancel()
+                        writer.cancel()
             except aiomqtt.MqttError:
                 if lost_at is None:
                     lost_at = time.monotonic()
@@ -88,26 +98,34 @@ class Sender:
         messages = aiter(conn.messages)
         while len(self.acked) < len(self.commands):
             try:
-                async with asyncio.timeout(STALL_SECONDS):
+                async with asyncio.timeout(self.stall):
                     message = await anext(messages)
             except TimeoutError:  # stalled: reconnect and resend what is not acked
-                raise aiomqtt.MqttError(f"no ack for {STALL_SECONDS} s") from None
+                raise aiomqtt.MqttError(f"no ack for {self.stall} s") from None
             event = json.loads(message.payload)
             if event.get("type") == "ack" and event.get("req") in self.commands:
                 self.acked.add(event["req"])
 
 
-async def _depth(stack: ClusterStack, samples: list[tuple[float, int]], t0: float,
-                 stop: asyncio.Event) -> None:
-    url = f"{stack.cluster.management_url()}/api/queues/%2F/mqim-uplinks"
-    async with httpx.AsyncClient(auth=stack.cluster.admin, timeout=3) as admin:
-        while not stop.is_set():
-            try:
-                queue = (await admin.get(url)).json()
-                samples.append((round(time.monotonic() - t0, 1), int(queue.get("messages", 0))))
-            except (httpx.HTTPError, ValueError):
-                pass
-            await asyncio.sleep(0.5)
+async def _depth(stack: ClusterStack, alive: list[bool], samples: list[tuple[float, int]],
+                 t0: float, stop: asyncio.Event) -> None:
+    """The uplink queue's ready messages every 0.5 s, from a passive declare on a live node
+    (live, unlike the management API's figures, which lag by the 5 s statistics interval)."""
+    user, password = stack.cluster.admin
+    while not stop.is_set():
+        node = stack.cluster.nodes[next(i for i, up in enumerate(alive) if up)]
+        try:
+            connection = await aio_pika.connect(
+                f"amqp://{user}:{password}@127.0.0.1:{node.amqp_port}/", timeout=3)
+            async with connection:
+                channel = await connection.channel()
+                while not stop.is_set() and alive[stack.cluster.nodes.index(node)]:
+                    queue = await channel.declare_queue("mqim-uplinks", passive=True)
+                    count = queue.declaration_result.message_count or 0
+                    samples.append((round(time.monotonic() - t0, 1), count))
+                    await asyncio.sleep(0.5)
+        except (TimeoutError, AMQPError, OSError):
+            await asyncio.sleep(0.2)
 
 
 async def fault_run(messages: int, kill_node: int) -> dict[str, Any]:
@@ -122,7 +140,7 @@ async def fault_run(messages: int, kill_node: int) -> dict[str, Any]:
             samples: list[tuple[float, int]] = []
             stop = asyncio.Event()
             t0 = time.monotonic()
-            poller = asyncio.create_task(_depth(stack, samples, t0, stop))
+            poller = asyncio.create_task(_depth(stack, alive, samples, t0, stop))
             tasks = [asyncio.create_task(s.run(alive)) for s in senders]
             while sum(len(s.acked) for s in senders) < messages // 5:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)  # polling the senders' counters
@@ -144,9 +162,23 @@ async def fault_run(messages: int, kill_node: int) -> dict[str, Any]:
                 "seqs_gapless": True,  # whole_timeline asserts 1..n
                 "killed_at_s": killed_at, "all_acked_after_s": elapsed,
                 "reconnect_s": [round(r, 2) for s in senders for r in s.reconnects],
-                "uplink_queue_depth_samples": samples,
+                "uplink_queue_ready_max": max((d for _, d in samples), default=0),
+                "uplink_queue_ready_samples": samples,
                 "stack_start_s": round(stack.timings["stack_start"], 1),
+                "service_failover_log": failover_lines(stack),
             }
+
+
+def failover_lines(stack: ClusterStack) -> list[str]:
+    """What the API and the surviving worker logged about moving to another node."""
+    marks = ("lost AMQP", "bridge consuming", "publisher lost", "unreachable", "no AMQP node",
+             "ERROR", "WARNING")
+    lines = []
+    for name in ("api", "bridge"):
+        for line in (stack.workdir / f"{name}.log").read_text(errors="replace").splitlines():
+            if any(mark in line for mark in marks):
+                lines.append(f"{name}: {line[:240]}")
+    return lines
 
 
 def main() -> None:

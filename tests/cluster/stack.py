@@ -1,7 +1,8 @@
 """The cluster test stack: a real 3-node RabbitMQ cluster (tests/cluster/rabbitmq.py), a fresh
 PostgreSQL database, `mqim api` and `mqim bridge` workers with MQIM_BROKER_KIND=hooks and the
-MQIM_RABBITMQ_* settings. The API and the bridge publish events through node 0; the bridge
-consumes the uplink quorum queue over AMQP on node 0; clients connect to any node."""
+MQIM_RABBITMQ_* settings, each naming all 3 nodes (`mqtt://u:p@n0,n1,n2`): the API and the
+bridges publish events through the first node that answers; bridge worker k consumes the uplink
+quorum queue over AMQP from node k-1 first, then the others; clients connect to any node."""
 
 from __future__ import annotations
 
@@ -34,10 +35,17 @@ class ClusterStack:
     http: httpx.AsyncClient
     workdir: Path
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    bridge_args: dict[str, tuple[list[str], str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     def mqtt(self, node: int) -> HostPort:
         return HostPort("127.0.0.1", self.cluster.nodes[node].mqtt_port)
+
+
+def hosts(ports: list[int], first: int = 0) -> str:
+    """`127.0.0.1:p,…` for a multi-host URL, starting with node `first`."""
+    ordered = ports[first:] + ports[:first]
+    return ",".join(f"127.0.0.1:{port}" for port in ordered)
 
 
 async def _mqim(stack: ClusterStack, name: str, *args: str, amqp_url: str = "") -> None:
@@ -48,6 +56,12 @@ async def _mqim(stack: ClusterStack, name: str, *args: str, amqp_url: str = "") 
             sys.executable, "-m", "mqim", *args, env=env, stdout=log, stderr=log)
     finally:
         log.close()
+
+
+async def start_bridge(stack: ClusterStack, name: str) -> None:
+    """Start (or restart, after a kill) the bridge worker `name` with its arguments."""
+    args, amqp = stack.bridge_args[name]
+    await _mqim(stack, name, *args, amqp_url=amqp)
 
 
 async def _wait_healthy(stack: ClusterStack) -> None:
@@ -104,23 +118,32 @@ async def cluster_stack(workdir: Path, bridges: int = 1) -> AsyncIterator[Cluste
         base = make_settings(workdir, mqtt_hook_secret=SECRET, http=HostPort("127.0.0.1",
                                                                              http_port))
         node0 = cluster.nodes[0]
-        settings = external_broker_settings(
-            base, node0.mqtt_port, node0.ws_port, database_url=db_url, broker_kind="hooks",
-            rabbitmq_management_url=cluster.management_url(with_credentials=True))
+        password = derive_service_password(base.jwt_secret, base.bridge_username)
+        account = f"{base.bridge_username}:{password}"
+        admin = ":".join(cluster.admin)
+        settings = replace(
+            external_broker_settings(base, node0.mqtt_port, node0.ws_port, database_url=db_url,
+                                     broker_kind="hooks"),
+            broker_url=f"mqtt://{account}@{hosts([n.mqtt_port for n in cluster.nodes])}",
+            rabbitmq_management_url=(
+                f"http://{admin}@{hosts([n.management_port for n in cluster.nodes])}"))
         http = await exit_stack.enter_async_context(
             httpx.AsyncClient(base_url=f"http://{settings.http}", timeout=10))
         stack = ClusterStack(settings, cluster, http, workdir)
         stack.timings["cluster_start"] = cluster.start_seconds
-        password = derive_service_password(settings.jwt_secret, settings.bridge_username)
-        await cluster.add_internal_user(settings.bridge_username, password)
         try:
+            # The API first, before RabbitMQ knows the service account: its publisher connects
+            # lazily, so its own hooks answer its login. Then the internal account, which
+            # the bridges' AMQP consumers need (the hooks grant users no queue of ours).
             await _mqim(stack, "api", "api")
             await _wait_healthy(stack)
+            await cluster.add_internal_user(settings.bridge_username, password)
             for worker in range(bridges):
-                node = cluster.nodes[worker % len(cluster.nodes)]
-                amqp = f"amqp://{settings.bridge_username}:{password}@127.0.0.1:{node.amqp_port}/"
+                first = worker % len(cluster.nodes)
+                amqp = f"amqp://{account}@{hosts([n.amqp_port for n in cluster.nodes], first)}/"
                 name = "bridge" if worker == 0 else f"bridge{worker + 1}"
-                await _mqim(stack, name, "bridge", "--worker", str(worker + 1), amqp_url=amqp)
+                stack.bridge_args[name] = (["bridge", "--worker", str(worker + 1)], amqp)
+                await start_bridge(stack, name)
             await wait_bridge_consuming(stack)
             stack.timings["stack_start"] = time.monotonic() - started
             yield stack

@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -17,7 +16,7 @@ import pytest
 from aiomqtt.exceptions import MqttConnectError
 
 from tests.cluster.rabbitmq import rabbitmq_available
-from tests.cluster.stack import ClusterStack, cluster_stack
+from tests.cluster.stack import ClusterStack
 from tests.helpers import (
     Account,
     create_group,
@@ -30,14 +29,6 @@ from tests.helpers import (
 )
 
 pytestmark = pytest.mark.skipif(not rabbitmq_available(), reason="rabbitmq-server not installed")
-
-
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ClusterStack]:
-    workdir: Path = tmp_path_factory.mktemp("rabbitmq-cluster")
-    async with cluster_stack(workdir, bridges=2) as running:
-        print(f"cluster timings: {running.timings}")  # noqa: T201  # the figure for the docs
-        yield running
 
 
 @asynccontextmanager
@@ -225,3 +216,19 @@ async def test_logout_closes_the_sessions_live_connections(stack: ClusterStack) 
     with pytest.raises(MqttConnectError):
         async with client(stack, 0, alice):
             pass
+
+
+async def test_the_apis_publisher_logged_in_through_its_own_hooks_delivers(
+    stack: ClusterStack,
+) -> None:
+    # The stack starts the API before RabbitMQ has the service account (tests/cluster/stack.py):
+    # its publisher connected lazily, once the API answered its own login hook.
+    alice, bob = await register(stack.http), await register(stack.http)
+    thread_id = await create_group(stack.http, alice, bob)
+    async with client(stack, 2, bob) as b:
+        await b.subscribe(thread_topic(stack, thread_id), qos=1)
+        sent = await stack.http.post(f"/api/threads/{thread_id}/messages", headers=alice.auth,
+                                     json={"client_msg_id": "h1", "body": "over http"})
+        assert sent.status_code == 201, sent.text
+        event = await next_event(b, lambda t, e: e.get("type") == "message", timeout=10)
+    assert event["seq"] == sent.json()["data"]["seq"]
