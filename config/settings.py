@@ -105,10 +105,8 @@ class Settings:
     bridge_batch_size: int = 256
     # Shared secret that brokers present to the /api/internal/mqtt/... auth hooks; empty = off.
     mqtt_hook_secret: str = ""
-    # RabbitMQ cluster mode (docs/deploy-cluster.md): the management API as an administrator of
-    # RabbitMQ's internal backend (`http://user:pass@host:15672`), so access changes reach live
-    # MQTT sessions; and the AMQP URL of the service account, for the bridge's uplink quorum
-    # queue. Both empty: not RabbitMQ.
+    # RabbitMQ cluster mode (docs/deploy-cluster.md): its management API (access changes reach
+    # live sessions) and the AMQP URL of the bridge's uplink quorum queue. Empty: not RabbitMQ.
     rabbitmq_management_url: str = ""
     rabbitmq_amqp_url: str = ""
     log_level: str = "info"
@@ -215,12 +213,9 @@ class Settings:
         if (self.rabbitmq_management_url or self.rabbitmq_amqp_url) and (
                 self.broker_kind != "hooks" or self.embedded_broker):
             raise ConfigError("MQIM_RABBITMQ_* need MQIM_BROKER_URL and MQIM_BROKER_KIND=hooks")
-        if not self.embedded_broker:
-            _ = parse_mqtt_hosts(self.broker_url)
-        if self.rabbitmq_amqp_url:
-            _ = parse_amqp_hosts(self.rabbitmq_amqp_url)
-        if self.rabbitmq_management_url:
-            _ = parse_management_hosts(self.rabbitmq_management_url)
+        _ = self.embedded_broker or parse_mqtt_hosts(self.broker_url)
+        _ = self.rabbitmq_amqp_url and parse_amqp_hosts(self.rabbitmq_amqp_url)
+        _ = self.rabbitmq_management_url and parse_management_hosts(self.rabbitmq_management_url)
         if self.access_token_ttl <= 0 or self.refresh_token_ttl <= 0:
             raise ConfigError("token lifetimes must be positive")
         if self.smtp_url:

@@ -5,9 +5,8 @@ user, make the request, and return whether it was allowed.
   connection is `Directory.check_credentials` of that state.
 - mosquitto: a real CONNECT, SUBSCRIBE (SUBACK code), PUBLISH (MQTT 5 PUBACK code) or delivery
   to Mosquitto with mqim's plugin, whose state is sent over the control topic.
-- hooks: mqim's HTTP auth hooks, with the state made through mqim's HTTP API; every broker
-  format that can ask the question (mosquitto-go-auth, EMQX, VerneMQ, RabbitMQ with the topic as
-  its MQTT plugin turns it into a routing key) must give one answer.
+- hooks: mqim's HTTP auth hooks, state made through mqim's HTTP API; every broker format that can
+  ask (mosquitto-go-auth, EMQX, VerneMQ, RabbitMQ by routing key) must give one answer.
 """
 
 from __future__ import annotations
@@ -321,8 +320,7 @@ class HooksRow:
         assert response.status_code in (200, 403), response.text
         return response
 
-    async def _rabbitmq(self, path: str, form: dict[str, str]) -> bool:
-        """RabbitMQ's backend posts form fields and reads a word."""
+    async def _rabbitmq(self, path: str, form: dict[str, str]) -> bool:  # form in, a word out
         response = await self.world.http.post(f"{RABBITMQ}/{path}", data=form,
                                               headers=self.world.hook_headers)
         assert response.status_code == 200, response.text
@@ -344,10 +342,8 @@ class HooksRow:
             "mountpoint": ""}, **{"vernemq-hook": "auth_on_register"})).json()
         rabbit = await self._rabbitmq("user", {
             "username": username, "password": password, "client_id": client_id})
-        answers: set[bool] = {go == 200, emqx["result"] == "allow", vmq == {"result": "ok"},
-                              rabbit}
-        assert len(answers) == 1, (
-            f"the hook formats disagree on the login: {go}, {emqx}, {vmq}, {rabbit}")
+        answers: set[bool] = {go == 200, emqx["result"] == "allow", vmq == {"result": "ok"}, rabbit}
+        assert len(answers) == 1, f"the formats disagree on the login: {go, emqx, vmq, rabbit}"
         return answers.pop()
 
     async def access(self) -> bool:
@@ -382,8 +378,7 @@ class HooksRow:
         if case.access != Access.RECEIVE and not case.retain:  # RabbitMQ has no retain flag
             answers["rabbitmq"] = await self._rabbitmq("topic", {
                 "username": username, "client_id": username, "vhost": "/", "resource": "topic",
-                "name": "amq.topic",
-                # The MQTT plugin's key: `/` as `.`, and a filter's `+` as `*`.
+                "name": "amq.topic",  # the MQTT plugin's key: `/` as `.`, a filter's `+` as `*`
                 "routing_key": topic_to_routing_key(topic).replace("+", "*"),
                 "permission": "write" if case.access == Access.PUBLISH else "read"})
         # Receive: only mosquitto-go-auth asks about it (acc 1).
