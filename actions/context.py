@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from actions.metrics import EVENTS_PUBLISHED
 from broker.acl import AccessSync
 from broker.errors import BrokerError
@@ -22,6 +24,20 @@ from models.thread import receiver_ids
 from storage import Storage
 
 logger = logging.getLogger(__name__)
+# EVENTS_PUBLISHED's child per event type: `labels()` per event was 1-2% of a message's CPU.
+_PUBLISHED_BY_TYPE: dict[str, Counter] = {}
+
+
+def _count_published(events: Sequence[Event]) -> None:
+    counts: dict[str, int] = {}
+    for _, event in events:
+        kind = getattr(event, "type", "other")
+        counts[kind] = counts.get(kind, 0) + 1
+    for kind, count in counts.items():
+        child = _PUBLISHED_BY_TYPE.get(kind)
+        if child is None:
+            child = _PUBLISHED_BY_TYPE[kind] = EVENTS_PUBLISHED.labels(type=kind)
+        child.inc(count)
 
 
 @dataclass(frozen=True)
@@ -39,8 +55,7 @@ class Context:
         and clients catch up by seq), so it is logged here, not raised."""
         if not events:
             return
-        for _, event in events:
-            EVENTS_PUBLISHED.labels(type=getattr(event, "type", "other")).inc()
+        _count_published(events)
         try:
             await self.publisher.publish_all(events, qos=qos)
         except BrokerError as exc:

@@ -18,6 +18,10 @@ the batch is redone one draft at a time.
 
 The read and the write are separate statements, as the ORM's were: a member removed between
 them can still have a message stored just before the removal's event.
+
+What a batch stores comes back as plain `StoredMessage` rows, not ORM objects: building a
+tortoise `Message` (its per-field setattr and conversions) cost more than the rest of a
+message's path through this module.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -51,6 +56,42 @@ from models.sqldialect import SqlDialect
 from models.thread import MUTED_FOREVER, Role, ThreadKind, ThreadStatus
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    """A message as stored by `append_messages`: the columns its callers read (the event, the
+    send result, the upload links), with those a fresh message always has as defaults."""
+
+    id: str
+    thread_id: str
+    seq: int
+    sender_id: str | None
+    client_msg_id: str | None
+    type: str
+    body: str | None
+    reply_to: str | None
+    mentions: list[str]
+    attachments: list[dict[str, Any]]
+    content: dict[str, Any] | None
+    forwarded_from: dict[str, Any] | None
+    created_at: datetime
+    kind: str = EntryKind.MESSAGE
+    data: dict[str, Any] | None = None
+    edited_at: datetime | None = None
+    deleted: bool = False
+
+
+def stored_of(message: Message) -> StoredMessage:
+    """The row of a message the ORM loaded (an earlier send answered again)."""
+    return StoredMessage(
+        id=message.id, thread_id=message.thread_id, seq=message.seq, sender_id=message.sender_id,
+        client_msg_id=message.client_msg_id, type=message.type, body=message.body,
+        reply_to=message.reply_to, mentions=message.mentions, attachments=message.attachments,
+        content=message.content, forwarded_from=message.forwarded_from,
+        created_at=message.created_at, kind=message.kind, data=message.data,
+        edited_at=message.edited_at, deleted=message.deleted,
+    )
 
 
 async def append_messages(
@@ -94,7 +135,7 @@ async def _append_one(draft: Draft, reach: bool) -> AppendResult:
             raise
         if existing.thread_id != draft.thread_id:
             return ClientMsgIdConflictError(_conflict_msg(draft))
-        return Appended(existing, duplicate=True)
+        return Appended(stored_of(existing), duplicate=True)
     assert single[0] is not None  # noqa: S101  # _append_batch fills every pending slot
     return single[0]
 
@@ -237,7 +278,7 @@ async def _append_batch(
         stored = {m.id: m for m in await Message.filter(id__in=list(duplicates.values()))}
         for i, message_id in duplicates.items():
             earlier = stored.get(message_id)  # gone only if its thread was deleted meanwhile
-            results[i] = (Appended(earlier, duplicate=True) if earlier is not None
+            results[i] = (Appended(stored_of(earlier), duplicate=True) if earlier is not None
                           else ThreadNotFoundError(drafts[i].thread_id))
     for i, first in aliases:
         original = results[first]
@@ -250,14 +291,12 @@ def _conflict_msg(draft: Draft) -> str:
             "use a new one for each message")
 
 
-def _entry(row: Row, seq: int, now: datetime) -> Message:
+def _entry(row: Row, seq: int, now: datetime) -> StoredMessage:
     draft = row.draft
-    return Message(
-        id=row.id, thread_id=draft.thread_id, seq=seq, kind=EntryKind.MESSAGE,
-        sender_id=draft.sender_id, client_msg_id=draft.client_msg_id, type=draft.type,
-        body=draft.body, reply_to=draft.reply_to, mentions=list(draft.mentions),
-        attachments=list(draft.attachments), content=draft.content,
-        forwarded_from=draft.forwarded_from, created_at=now,
+    return StoredMessage(
+        row.id, draft.thread_id, seq, draft.sender_id, draft.client_msg_id, draft.type,
+        draft.body, draft.reply_to, list(draft.mentions), list(draft.attachments), draft.content,
+        draft.forwarded_from, now,
     )
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -36,6 +36,9 @@ from models.ids import new_message_id
 from models.reach import POSTGRES_RECORD, SQLITE_RECORD
 from models.thread import HistoryVisibility, Member, PastMember, Thread
 from models.user import User
+
+if TYPE_CHECKING:
+    from models.append import StoredMessage
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ class Draft:
 class Appended:
     """The stored entry; `duplicate` is True when an earlier send with this client_msg_id won."""
 
-    entry: Message
+    entry: StoredMessage
     duplicate: bool = False
 
 

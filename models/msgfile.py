@@ -9,6 +9,7 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from models.append import StoredMessage
 from models.message import Message
 from models.upload import Upload
 
@@ -32,7 +33,8 @@ class MessageFile(Model):
         indexes = (("upload_id",),)
 
 
-async def link_files(conn: BaseDBAsyncClient | None, links: Sequence[tuple[Message, str]]) -> None:
+async def link_files(conn: BaseDBAsyncClient | None,
+                     links: Sequence[tuple[Message | StoredMessage, str]]) -> None:
     """Record that each message references each upload id (its readers may fetch it)."""
     if links:
         await MessageFile.bulk_create(

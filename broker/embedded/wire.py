@@ -52,6 +52,7 @@ from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.session import Session
 
 from broker.embedded import observe
+from broker.embedded.keepalive import KeepAlive
 
 logger = logging.getLogger(__name__)
 
@@ -287,14 +288,22 @@ class MqimProtocolHandler(BrokerProtocolHandler):
         if session is None or reader is None or ready is None:
             raise ProtocolHandlerError("reader loop started on a detached handler")
         idle = session.keep_alive * KEEP_ALIVE_GRACE if session.keep_alive > 0 else None
+        # One loop and task look-up per connection, not per packet (each is a getpid() on 3.11).
+        loop, this = asyncio.get_running_loop(), asyncio.current_task()
+        if this is None:
+            raise ProtocolHandlerError("reader loop started outside a task")
+        keep_alive = KeepAlive(loop, this, idle) if idle is not None else None
         running: set[asyncio.Task[None]] = set()
         ready.set()
         # Why the connection ends, for its one log line (broker/embedded/observe.py).
         reason, level = "closed by the server", logging.INFO
         try:
             while True:
-                async with asyncio.timeout(idle):
-                    framed = await read_packet(reader)
+                if keep_alive is not None:
+                    keep_alive.reading()
+                framed = await read_packet(reader)
+                if keep_alive is not None:
+                    keep_alive.read()
                 if framed is None:
                     reason = "closed without DISCONNECT"
                     break
@@ -306,16 +315,17 @@ class MqimProtocolHandler(BrokerProtocolHandler):
                     reason = "DISCONNECT"
                     await self.handle_disconnect(packet)
                     break
-                task = asyncio.create_task(self._handle_packet(packet))
+                task = loop.create_task(self._handle_packet(packet))
                 running.add(task)
                 task.add_done_callback(running.discard)
                 task.add_done_callback(_log_failure)
                 await self._let_the_broker_keep_up(session)
         except asyncio.CancelledError:
-            logger.debug("%s: reader loop cancelled", session.client_id)
-        except TimeoutError:
-            reason = f"nothing received for {idle:.0f} s (1.5 x its keep-alive)"
-            abort(self.writer)
+            if keep_alive is not None and keep_alive.expired():
+                reason = f"nothing received for {idle:.0f} s (1.5 x its keep-alive)"
+                abort(self.writer)
+            else:
+                logger.debug("%s: reader loop cancelled", session.client_id)
         except ProtocolViolationError as exc:
             reason, level = f"protocol violation: {exc}", logging.WARNING
             abort(self.writer)
@@ -327,6 +337,9 @@ class MqimProtocolHandler(BrokerProtocolHandler):
                            session.client_id, exc_info=True)
             reason, level = "read error", logging.WARNING
             abort(self.writer)
+        finally:
+            if keep_alive is not None:
+                keep_alive.close()
         observe.disconnected(session.username, session.client_id, reason, level=level)
         if running:
             await asyncio.sleep(0)  # packets already read get their turn, as on a live connection

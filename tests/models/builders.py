@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from models.append import append_messages
+from models.append import StoredMessage, append_messages
 from models.block import Block
 from models.membership import create_thread
 from models.message import Appended, AppendResult, Draft, EntryKind, Message
@@ -57,7 +57,7 @@ async def append(drafts: Sequence[Draft]) -> list[AppendResult]:
     return results
 
 
-def stored(result: AppendResult) -> Message:
+def stored(result: AppendResult) -> StoredMessage:
     """The entry of a result that must be a fresh store (not a duplicate, not an error)."""
     assert isinstance(result, Appended), result
     assert not result.duplicate
