@@ -1,11 +1,12 @@
 """The few calls of RabbitMQ's management HTTP API that make an access change take effect on
 live MQTT sessions (mqim/rabbitmq_sync.py): close a user's connections, list and delete the
-bindings of one routing key on the MQTT exchange. The URL may name several nodes
+bindings of some routing keys on the MQTT exchange. The URL may name several nodes
 (`http://u:p@h1:15672,h2:15672`); a call that cannot reach one node goes to the next."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -81,13 +82,15 @@ class RabbitAdmin:
         await self._call("DELETE", f"connections/username/{_seg(username)}",
                          headers={"X-Reason": reason})
 
-    async def bindings_of(self, routing_key: str) -> list[Binding]:
-        """The queues bound to the exchange with exactly this routing key."""
+    async def bindings_of(self, routing_keys: Collection[str]) -> list[Binding]:
+        """The queues bound to the exchange with exactly one of these routing keys (the API has
+        no filter by key: one listing of the exchange's bindings serves them all)."""
         rows = await self._call(
             "GET", f"exchanges/{_seg(self._vhost)}/{_seg(self._exchange)}/bindings/source")
         return [Binding(row["destination"], row["routing_key"], row["properties_key"])
                 for row in rows
-                if row.get("destination_type") == "queue" and row.get("routing_key") == routing_key]
+                if row.get("destination_type") == "queue"
+                and row.get("routing_key") in routing_keys]
 
     async def delete_binding(self, binding: Binding) -> None:
         await self._call("DELETE", f"bindings/{_seg(self._vhost)}/e/{_seg(self._exchange)}/q/"

@@ -14,12 +14,14 @@ subscription's binding exists, every message routed to its key reaches the clien
   clients reconnect with their still-valid tokens.
 
 Cost: a membership change lists the MQTT exchange's bindings once (one management call, all
-nodes). A management API failure is logged, never raised: the change is committed and every new
-connection or subscription is refused already; only the live session keeps what it had.
+nodes); changes made while a listing runs share the next one. A management API failure is
+logged, never raised: the change is committed and every new connection or subscription is
+refused already; only the live session keeps what it had.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -43,20 +45,34 @@ class RabbitmqAccess:
         self._admin = admin
         self._topics = TopicScheme(settings.topic_prefix)
         self._services = frozenset(service_credentials(settings))
+        self._pending: dict[str, set[str]] = {}  # routing key -> its receivers, to unbind others
+        self._flush = asyncio.Lock()
 
     async def membership_changed(self, thread_id: str, member_ids: Sequence[str]) -> None:
         await self._directory.membership_changed(thread_id, member_ids)
-        receivers = set(member_ids) | self._services
         key = topic_to_routing_key(self._topics.thread(thread_id))
-        try:
-            for binding in await self._admin.bindings_of(key):
-                client = subscription_queue_client(binding.queue)
-                if client is None or client.partition(":")[0] in receivers:
-                    continue
-                await self._admin.delete_binding(binding)
-                logger.info("unbound %s from %s: no longer a receiver", binding.queue, key)
-        except RabbitAdminError as exc:
-            logger.warning("could not unbind former receivers of %s: %s", thread_id, exc)
+        self._pending[key] = set(member_ids) | self._services  # the newest change wins
+        await self._unbind_pending()
+
+    async def _unbind_pending(self) -> None:
+        """Single flight: one listing of the exchange's bindings at a time, serving every change
+        made meanwhile. Without it, each of many concurrent changes (one user joining and
+        leaving rooms in a loop) would list every binding of the cluster on its own."""
+        async with self._flush:
+            pending, self._pending = self._pending, {}
+            if not pending:  # a flush that started after our change took it
+                return
+            try:
+                for binding in await self._admin.bindings_of(pending.keys()):
+                    client = subscription_queue_client(binding.queue)
+                    if client is None or client.partition(":")[0] in pending[binding.routing_key]:
+                        continue
+                    await self._admin.delete_binding(binding)
+                    logger.info("unbound %s from %s: no longer a receiver", binding.queue,
+                                binding.routing_key)
+            except RabbitAdminError as exc:
+                logger.warning("could not unbind former receivers of %s: %s",
+                               ", ".join(pending), exc)
 
     async def _close_all(self, user_id: str, reason: str) -> None:
         try:
