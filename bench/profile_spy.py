@@ -76,8 +76,9 @@ def frame_name(frame: str) -> str:
     return f"{found['name']} ({'/'.join(parts)})"
 
 
-def own_time(collapsed: str) -> tuple[Counter[str], int]:
-    """Samples per function as the innermost frame (own time), and the total samples."""
+def own_time(collapsed: str, *, inclusive: bool = False) -> tuple[Counter[str], int]:
+    """Samples per function as the innermost frame (own time), or anywhere on the stack
+    (`inclusive`: the time in it and what it called), and the total samples."""
     own: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
@@ -85,15 +86,17 @@ def own_time(collapsed: str) -> tuple[Counter[str], int]:
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        own[frame_name(frames[-1])] += int(count)
+        for name in {frame_name(f) for f in frames} if inclusive else [frame_name(frames[-1])]:
+            own[name] += int(count)
         total += int(count)
     return own, total
 
 
-def top_table(path: Path, n: int = 10) -> str:
-    own, total = own_time(path.read_text(encoding="utf-8", errors="replace"))
-    lines = [f"top {n} by own time, {path.name}: {total:,} samples (thread holding the GIL)",
-             "| # | function (file) | own % |", "|---|---|---|"]
+def top_table(path: Path, n: int = 10, *, inclusive: bool = False) -> str:
+    own, total = own_time(path.read_text(encoding="utf-8", errors="replace"), inclusive=inclusive)
+    kind = "inclusive" if inclusive else "own"
+    lines = [f"top {n} by {kind} time, {path.name}: {total:,} samples (thread holding the GIL)",
+             f"| # | function (file) | {kind} % |", "|---|---|---|"]
     for i, (name, count) in enumerate(own.most_common(n), 1):
         shown = name.replace("|", "\\|")
         lines.append(f"| {i} | {shown} | {count / max(total, 1):.1%} |")
@@ -110,9 +113,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile", type=Path, nargs="+", help="py-spy raw (collapsed) output")
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--inclusive", action="store_true",
+                        help="rank by the samples a function is anywhere on the stack")
     args = parser.parse_args()
     for path in args.profile:
-        print(top_table(path, args.top) + "\n")  # noqa: T201
+        print(top_table(path, args.top, inclusive=args.inclusive) + "\n")  # noqa: T201
 
 
 if __name__ == "__main__":

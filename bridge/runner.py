@@ -4,10 +4,10 @@
 
 The QoS 1 PUBACK of an uplink is sent only after its batch is committed and its events are
 published, in arrival order (MQTT-4.6.0-2), so a bridge crash loses nothing with a broker that
-redelivers (Mosquitto). The connection is a `PahoLink` (paho's network thread): the bridge's
-hops are its hot path. In `mqim serve` with the embedded broker, uplinks come in-process from an
-`UplinkQueue` instead (amqtt does not redeliver anyway; clients retry with the same
-client_msg_id).
+redelivers (Mosquitto). The connection is a `WireLink` (MQTT on the event loop, no client
+library): the bridge's hops are its hot path. In `mqim serve` with the embedded broker, uplinks
+come in-process from an `UplinkQueue` instead (amqtt does not redeliver anyway; clients retry
+with the same client_msg_id).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from bridge.metrics import BATCH_SECONDS, BATCH_SIZE, UPLINKS
 from broker.acl import AccessSync
 from broker.errors import BrokerError
 from broker.link.client import service_endpoint
-from broker.link.paho import PahoLink
 from broker.link.publisher import EventPublisher
 from broker.link.uplinks import Received, UplinkSource
+from broker.link.wire_link import WireLink
 from config import Settings
 from contract.topics import TopicKind, TopicScheme
 from models.ratelimit import RateLimits
@@ -78,7 +78,7 @@ async def run_bridge(
     while True:
         try:
             # A persistent session: the broker queues uplinks while we reconnect.
-            async with PahoLink(service_endpoint(settings), client_id,
+            async with WireLink(service_endpoint(settings), client_id,
                                 clean_session=False) as link:
                 await link.subscribe(subscription, qos=1)
                 logger.info("bridge consuming %s as %s", subscription, client_id)

@@ -261,7 +261,10 @@ class MqimBroker(Broker):
                     continue
                 handler = self._get_handler(target_session)
                 if handler:
-                    running_tasks.append(asyncio.ensure_future(
+                    if (isinstance(handler, MqimProtocolHandler)
+                            and handler.deliver_now(topic, broadcast["data"], qos)):
+                        continue
+                    running_tasks.append(self._loop.create_task(
                         handler.mqtt_publish(topic, broadcast["data"], qos, retain=False)))
 
     async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:

@@ -49,7 +49,7 @@ from amqtt.mqtt.pubrec import PubrecPacket
 from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
-from amqtt.session import Session
+from amqtt.session import OutgoingApplicationMessage, Session
 
 from broker.embedded import observe
 from broker.embedded.keepalive import KeepAlive
@@ -66,6 +66,11 @@ CLOSE_SECONDS = 2.0
 MAX_PENDING_DELIVERIES = 64
 # MQTT-3.1.2-24: a client silent for 1.5 times its keep-alive is disconnected.
 KEEP_ALIVE_GRACE = 1.5
+# A delivery is written at once while the socket's buffer holds less than this; past it, amqtt's
+# path waits for the socket to drain (a slow reader).
+DIRECT_WRITE_LIMIT = 256 * 1024
+# How long a delivery waits for its PUBACK before it is dropped: amqtt's own timeout.
+PUBACK_SECONDS = 5.0
 
 # The CONNACK an MQTT 5 client can read (MQTT 5.0 s.3.2): session present 0, reason code 0x84
 # "unsupported protocol version", empty properties. amqtt answers in 3.1.1's format, which
@@ -152,6 +157,16 @@ async def read_packet(
     if len(body) < length:
         return None
     return MQTTFixedHeader(first[0] >> 4, first[0] & 0x0F, length), body
+
+
+def _remaining_length(n: int) -> bytes:
+    """MQTT's variable-length encoding of a packet's remaining length (MQTT 2.2.3)."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
 
 def connect_protocol(body: bytes) -> tuple[bytes, int] | None:
@@ -278,6 +293,63 @@ class MqimProtocolHandler(BrokerProtocolHandler):
         super().__init__(*args, **kwargs)
         # How the connection ended, once it has: (the DISCONNECT packet, or None if it dropped).
         self._ended: tuple[DisconnectPacket | None] | None = None
+        # Deliveries written by deliver_now awaiting their PUBACK: packet id -> when written.
+        self._awaiting_puback: dict[int, float] = {}
+        self._puback_sweep: asyncio.TimerHandle | None = None
+
+    def deliver_now(self, topic: str, data: bytes | bytearray, qos: int) -> bool:
+        """Write a QoS 0 or 1 delivery to a TCP client now; False if amqtt's path must take it
+        (WebSocket, QoS 2, a closed or slow socket). amqtt spends a task, a PUBLISH object, a
+        future and a timer on each delivery, and waits for its PUBACK in that task; here the
+        message is recorded in the session's in-flight table as amqtt does (so a persistent
+        session still gets it again after a reconnect) and the PUBACK is matched when it comes
+        (handle_puback). Unacknowledged for PUBACK_SECONDS, it is dropped, as amqtt does."""
+        session, writer = self.session, self.writer
+        if (qos > 1 or session is None or not isinstance(writer, StreamWriterAdapter)
+                or writer.is_closed):
+            return False
+        transport = writer._writer.transport
+        if transport.is_closing() or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
+            return False
+        name = topic.encode()
+        head = len(name).to_bytes(2, "big") + name
+        if qos:
+            packet_id = session.next_packet_id
+            session.inflight_out[packet_id] = OutgoingApplicationMessage(
+                packet_id, topic, qos, data, False)
+            self._awaiting_puback[packet_id] = self._loop.time()
+            if self._puback_sweep is None:
+                self._puback_sweep = self._loop.call_later(PUBACK_SECONDS, self._sweep)
+            head += packet_id.to_bytes(2, "big")
+        writer.write(bytes((0x30 | qos << 1,)) + _remaining_length(len(head) + len(data))
+                     + head + data)
+        return True
+
+    def _acknowledged(self, packet_id: int) -> bool:
+        """A PUBACK for a delivery of deliver_now: forget it."""
+        if self._awaiting_puback.pop(packet_id, None) is None:
+            return False
+        if self.session is not None:
+            self.session.inflight_out.pop(packet_id, None)
+        return True
+
+    def _sweep(self) -> None:
+        """Drop the deliveries unacknowledged for PUBACK_SECONDS (oldest first: the dict keeps
+        the order they were written in)."""
+        self._puback_sweep = None
+        cutoff = self._loop.time() - PUBACK_SECONDS
+        expired = [pid for pid, sent in self._awaiting_puback.items() if sent <= cutoff]
+        for packet_id in expired:
+            self._acknowledged(packet_id)
+        if expired and self.session is not None:
+            logger.warning("%s: no PUBACK for %d message(s) in %.0f s: dropped them",
+                           self.session.client_id, len(expired), PUBACK_SECONDS)
+        if self._awaiting_puback:
+            self._puback_sweep = self._loop.call_later(PUBACK_SECONDS, self._sweep)
+
+    async def handle_puback(self, puback: PubackPacket) -> None:
+        if puback.variable_header is None or not self._acknowledged(puback.packet_id):
+            await super().handle_puback(puback)
 
     async def _reader_loop(self) -> None:
         """Replaces amqtt's: each packet is read whole (bounded by MAX_PACKET_BYTES), checked,
@@ -307,7 +379,11 @@ class MqimProtocolHandler(BrokerProtocolHandler):
                 if framed is None:
                     reason = "closed without DISCONNECT"
                     break
-                packet = await parse_client_packet(*framed)
+                fixed, body = framed
+                if (fixed.packet_type == PUBACK and fixed.flags == 0 and len(body) == 2
+                        and self._acknowledged(int.from_bytes(body, "big"))):
+                    continue  # the PUBACK of a deliver_now delivery: nothing else to do
+                packet = await parse_client_packet(fixed, body)
                 await self.plugins_manager.fire_event(
                     MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
                 if isinstance(packet, DisconnectPacket):
@@ -340,6 +416,9 @@ class MqimProtocolHandler(BrokerProtocolHandler):
         finally:
             if keep_alive is not None:
                 keep_alive.close()
+            if self._puback_sweep is not None:
+                self._puback_sweep.cancel()
+                self._puback_sweep = None
         observe.disconnected(session.username, session.client_id, reason, level=level)
         if running:
             await asyncio.sleep(0)  # packets already read get their turn, as on a live connection
