@@ -43,11 +43,6 @@ SEND_CONCURRENCY = 20
 SEND_TIMEOUT = 10.0
 
 
-async def any_targets() -> bool:
-    """Whether any device has a push target at all (if not, the worker skips push)."""
-    return await PushTarget.exists()
-
-
 def _info(target: PushTarget) -> PushTargetInfo:
     keys = {k: v for k, v in dict(target.keys).items() if k != "auth"}  # a secret: never shown
     return PushTargetInfo(

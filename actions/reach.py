@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from actions import push, webhooks
 from config import Settings
+from models import reach
 from models.clock import utcnow
 from models.message import Message
 from models.reach import ReachQueue
@@ -42,13 +43,18 @@ PUSH_THREADS_AT_ONCE = 8
 
 async def tick(settings: Settings) -> int:
     """One pass: fan out to webhooks, push the quiet threads, deliver the outbox."""
-    done = await _fan_out(settings) + await _push(settings)
-    await ReachQueue.filter(hook_seq__gte=F("seq"), push_seq__gte=F("seq")).delete()
-    return done + await webhooks.deliver_due(settings)
+    work = await reach.pending_work()
+    if not (work.hooks or work.targets):  # the common case: two plain statements a pass
+        await reach.clear()
+        done = 0
+    else:
+        done = await _fan_out(work.hooks) + await _push(settings, work.targets)
+        await ReachQueue.filter(hook_seq__gte=F("seq"), push_seq__gte=F("seq")).delete()
+    return done + (await webhooks.deliver_due(settings) if work.deliveries else 0)
 
 
-async def _fan_out(settings: Settings) -> int:
-    if not await webhooks.any_active():  # the common case: one statement, whatever the load
+async def _fan_out(active: bool) -> int:
+    if not active:  # no hook: move on without reading entries
         await ReachQueue.filter(seq__gt=F("hook_seq")).update(hook_seq=F("seq"))
         return 0
     rows = await ReachQueue.filter(seq__gt=F("hook_seq")).order_by("updated_at").limit(BATCH)
@@ -67,8 +73,8 @@ async def _fan_out(settings: Settings) -> int:
     return len(rows)
 
 
-async def _push(settings: Settings) -> int:
-    if not await push.any_targets():  # nobody to reach: move on without reading entries
+async def _push(settings: Settings, targets: bool) -> int:
+    if not targets:  # nobody to reach: move on without reading entries
         await ReachQueue.filter(seq__gt=F("push_seq")).update(push_seq=F("seq"))
         return 0
     now = utcnow()

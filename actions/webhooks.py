@@ -116,11 +116,6 @@ async def replay(caller_id: str, hook_id: int) -> wire.ReplayResult:
 
 # -- the worker's part -----------------------------------------------------------------------
 
-async def any_active() -> bool:
-    """Whether any hook is active at all (if not, the worker skips the fan-out)."""
-    return await Webhook.filter(active=True).exists()
-
-
 async def fan_out(conn: BaseDBAsyncClient, thread_id: str, entries: Sequence[Message]) -> None:
     """Record, inside `conn`'s transaction, one delivery per entry per hook that wants it, in
     timeline order (so ids, and thus delivery order, follow seqs)."""

@@ -4,6 +4,7 @@ a real HTTP client to it. Tests that take `server` run once per mode."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +43,21 @@ async def embedded_http(embedded_server: Stack) -> AsyncIterator[httpx.AsyncClie
         base_url=f"http://{embedded_server.settings.http}", timeout=10
     ) as client:
         yield client
+
+
+# Packages whose package-scoped fixture is a whole deployment (a 3-node RabbitMQ cluster, the
+# conformance world of four brokers): their tests run in one xdist worker, so it starts once.
+_ONE_WORKER_PACKAGES = {"cluster", "conformance"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """CI runs the tests in 2 xdist workers with `--dist loadgroup` (.ci/run): a file's tests
+    stay together (its module-scoped fixtures start once), and so do those packages'."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        group = parts[0] if parts[0] in _ONE_WORKER_PACKAGES else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

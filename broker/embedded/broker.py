@@ -328,6 +328,22 @@ class MqimBroker(Broker):
             who = source_session.username if source_session else "broker"
             logger.info("dropped retained copy of a message from %s on %s", who, topic_name)
 
+    async def _handle_disconnect(
+        self, client_session: Session, handler: BrokerProtocolHandler,
+        disconnect_waiter: asyncio.Future[Any],
+    ) -> None:
+        # A persistent session's new connection may take over before the old one's end is
+        # handled (a client that reconnects at once after a drop): amqtt would then mark the
+        # session disconnected, and unregister it, under its new, live connection, which got
+        # no more deliveries (they queued as for an offline client) and could not be kicked.
+        # The old connection's handler only stops.
+        _, current = self._sessions.get(client_session.client_id or "", (None, None))
+        if current is not None and current is not handler:
+            logger.debug("%s: the connection taken over has ended", client_session.client_id)
+            await self._stop_handler(handler)
+            return
+        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+
     async def _handle_message_delivery(
         self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
     ) -> bool:

@@ -2,11 +2,11 @@
 
 Two sources give the bridge the same four calls:
 
-- `PahoLink` (broker/link/paho.py): an MQTT subscription to `im/up/+` on an external broker,
+- `WireLink` (broker/link/wire_link.py): an MQTT subscription to `im/up/+` on an external broker,
   acked after commit, so a broker that redelivers (Mosquitto) loses nothing on a crash;
 - `UplinkQueue`: the embedded broker hands each uplink it accepted (ACL already checked)
   straight to the bridge in the same process. This skips, per message, amqtt's fan-out scan over
-  every subscription, a PUBLISH encode and write to the bridge, paho's parse, and the bridge's
+  every subscription, a PUBLISH encode and write to the bridge, the link's parse, and the bridge's
   PUBACK back. amqtt never redelivers unacknowledged QoS 1 messages anyway, so the guarantee
   is the one it already had: clients retry a send that got no ack (docs/design.md section 4).
 """
@@ -44,7 +44,7 @@ QUEUE_DROPPED = Gauge("mqim_uplink_queue_dropped",
 
 
 class Received(Protocol):
-    """One uplink as received (paho's MQTTMessage has this shape)."""
+    """One uplink as received (broker.link.wire_link.Uplink)."""
 
     @property
     def topic(self) -> str: ...
