@@ -37,16 +37,15 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
 
+from broker.embedded.closing import BoundedStreamWriter, close_writer
 from broker.embedded.plugins import ConnectionRegistry, MqimAclPlugin, MqimAuthPlugin
 from broker.embedded.subscriptions import SubscriptionTable
 from broker.embedded.wire import (
     MQTT5_CONNACK_UNSUPPORTED,
     MQTT31_CONNACK_UNSUPPORTED,
-    BoundedStreamWriter,
     MqimProtocolHandler,
     PacketBody,
     ProtocolViolationError,
-    close_writer,
     connect_protocol,
     read_packet,
 )
@@ -138,6 +137,8 @@ class MqimBroker(Broker):
                 source = PacketBody(fixed.to_bytes() + body)
                 handler, incoming = await MqimProtocolHandler.init_from_connect(
                     source, writer, self.plugins_manager)
+                if isinstance(handler, MqimProtocolHandler):
+                    handler.uplinks = self
                 if source.remaining:
                     raise ProtocolViolationError(f"{peer}: CONNECT longer than its fields")
         except TimeoutError:
@@ -209,6 +210,20 @@ class MqimBroker(Broker):
         if self._uplinks is None:
             self._uplinks = UplinkQueue()
         return self._uplinks
+
+    def backlog(self, topic: str) -> int:
+        return self._uplinks.backlog(topic) if self._uplinks is not None else 0
+
+    async def route(self, session: Session, topic: str, payload: bytes) -> bool:
+        """A client's PUBLISH straight from its connection (MqimProtocolHandler._uplink_now):
+        on an uplink topic, with the in-process bridge running, it is checked against the ACL
+        (a refusal is reported, as on amqtt's path) and queued for the bridge; True when taken.
+        amqtt's path (its session message loop, then _broadcast_message) takes the rest."""
+        if self._uplinks is None or not topic.startswith(self._uplink_head):
+            return False
+        if await self._topic_filtering(session, topic=topic, action=Action.PUBLISH):
+            self._uplinks.put(topic, payload)
+        return True
 
     async def _broadcast_message(
         self,

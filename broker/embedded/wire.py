@@ -11,7 +11,7 @@ to behave. What a hostile client could do with that, and the fix here:
   exactly its length, or that MQTT 3.1.1 forbids, closes the connection (as the spec requires);
 - its broker never enforces the keep-alive (MQTT-3.1.2-24) -> MqimProtocolHandler does;
 - it closes a connection by draining it first, forever if the peer reads nothing ->
-  BoundedStreamWriter resets it after CLOSE_SECONDS.
+  broker/embedded/closing.py's BoundedStreamWriter resets it after CLOSE_SECONDS.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 import struct
 from typing import Any
 
-from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WebSocketsWriter, WriterAdapter
+from amqtt.adapters import ReaderAdapter
 from amqtt.errors import AMQTTError, CodecError, MQTTError, NoDataError, ProtocolHandlerError
 from amqtt.events import MQTTEvents
 from amqtt.mqtt import packet_class
@@ -41,7 +41,6 @@ from amqtt.mqtt.packet import (
     MQTTPacket,
 )
 from amqtt.mqtt.pingreq import PingReqPacket
-from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.mqtt.pubcomp import PubcompPacket
 from amqtt.mqtt.publish import PublishPacket
@@ -49,9 +48,11 @@ from amqtt.mqtt.pubrec import PubrecPacket
 from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
-from amqtt.session import OutgoingApplicationMessage, Session
+from amqtt.session import Session
 
 from broker.embedded import observe
+from broker.embedded.closing import abort
+from broker.embedded.direct import DirectHandler
 from broker.embedded.keepalive import KeepAlive
 
 logger = logging.getLogger(__name__)
@@ -59,18 +60,11 @@ logger = logging.getLogger(__name__)
 # Largest packet accepted, fixed header included: the same bound as mosquitto.conf's
 # max_packet_size 1048576. A bigger one closes the connection before its body is read.
 MAX_PACKET_BYTES = 1024 * 1024
-# How long closing a connection may take to flush (a peer that reads nothing) before it is reset.
-CLOSE_SECONDS = 2.0
 # Received messages of one client waiting for the broker to route them, past which it stops
 # reading that client's socket until they have been.
 MAX_PENDING_DELIVERIES = 64
 # MQTT-3.1.2-24: a client silent for 1.5 times its keep-alive is disconnected.
 KEEP_ALIVE_GRACE = 1.5
-# A delivery is written at once while the socket's buffer holds less than this; past it, amqtt's
-# path waits for the socket to drain (a slow reader).
-DIRECT_WRITE_LIMIT = 256 * 1024
-# How long a delivery waits for its PUBACK before it is dropped: amqtt's own timeout.
-PUBACK_SECONDS = 5.0
 
 # The CONNACK an MQTT 5 client can read (MQTT 5.0 s.3.2): session present 0, reason code 0x84
 # "unsupported protocol version", empty properties. amqtt answers in 3.1.1's format, which
@@ -159,16 +153,6 @@ async def read_packet(
     return MQTTFixedHeader(first[0] >> 4, first[0] & 0x0F, length), body
 
 
-def _remaining_length(n: int) -> bytes:
-    """MQTT's variable-length encoding of a packet's remaining length (MQTT 2.2.3)."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def connect_protocol(body: bytes) -> tuple[bytes, int] | None:
     """A CONNECT's protocol name and level (the same place in every MQTT version), or None if
     its body is too short to hold them."""
@@ -229,127 +213,20 @@ async def parse_client_packet(fixed: MQTTFixedHeader, body: bytes) -> MQTTPacket
     return packet
 
 
-def abort(writer: WriterAdapter | None) -> None:
-    """Drop a connection at once (a TCP reset), without flushing: for a peer breaking the
-    protocol, which may be sending more and reading nothing."""
-    if isinstance(writer, StreamWriterAdapter):
-        writer.is_closed = True  # amqtt's own flag: its write(), drain() and close() now skip
-        writer._writer.transport.abort()
-    elif isinstance(writer, WebSocketsWriter):
-        writer._protocol.transport.abort()
-
-
-class BoundedStreamWriter(StreamWriterAdapter):
-    """amqtt's TCP writer, with a close() that cannot hang. amqtt's drains first: on a peer that
-    reads nothing, once its buffers are full, that waits forever, and amqtt closes a client's
-    writer on the way to ending its session (disconnect, refusal, kick, take-over), which then
-    never ends: the socket and the session stay."""
-
-    async def close(self) -> None:
-        closed = False
-        try:
-            async with asyncio.timeout(CLOSE_SECONDS):
-                await super().close()
-            closed = True
-        except (TimeoutError, OSError) as exc:
-            logger.debug("closing a connection failed (%r): resetting it", exc)
-        finally:
-            if not closed:
-                self._writer.transport.abort()
-
-
-def _transport_open(writer: WriterAdapter) -> bool:
-    if isinstance(writer, StreamWriterAdapter):
-        return not writer._writer.transport.is_closing()
-    if isinstance(writer, WebSocketsWriter):
-        return not writer._protocol.transport.is_closing()
-    return False
-
-
-async def close_writer(writer: WriterAdapter) -> None:
-    """Close a connection, flushing what was written (a CONNACK) for up to CLOSE_SECONDS, and
-    reset it if that fails: its file descriptor is released now, not when the garbage collector
-    finds the transport."""
-    try:
-        async with asyncio.timeout(CLOSE_SECONDS):
-            await writer.close()
-    except (TimeoutError, OSError) as exc:
-        logger.debug("closing a connection failed (%r): resetting it", exc)
-    finally:
-        if _transport_open(writer):
-            abort(writer)
-
-
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
         logger.warning("handling a packet failed: %r", exc, exc_info=exc)
 
 
-class MqimProtocolHandler(BrokerProtocolHandler):
+class MqimProtocolHandler(DirectHandler):
     """amqtt 0.12.1's broker-side protocol handler, with its reader loop replaced (see the
-    module docstring) and its disconnect race closed (see wait_disconnect)."""
+    module docstring), a chat message's hops taken directly (broker/embedded/direct.py) and its
+    disconnect race closed (see wait_disconnect)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # How the connection ended, once it has: (the DISCONNECT packet, or None if it dropped).
         self._ended: tuple[DisconnectPacket | None] | None = None
-        # Deliveries written by deliver_now awaiting their PUBACK: packet id -> when written.
-        self._awaiting_puback: dict[int, float] = {}
-        self._puback_sweep: asyncio.TimerHandle | None = None
-
-    def deliver_now(self, topic: str, data: bytes | bytearray, qos: int) -> bool:
-        """Write a QoS 0 or 1 delivery to a TCP client now; False if amqtt's path must take it
-        (WebSocket, QoS 2, a closed or slow socket). amqtt spends a task, a PUBLISH object, a
-        future and a timer on each delivery, and waits for its PUBACK in that task; here the
-        message is recorded in the session's in-flight table as amqtt does (so a persistent
-        session still gets it again after a reconnect) and the PUBACK is matched when it comes
-        (handle_puback). Unacknowledged for PUBACK_SECONDS, it is dropped, as amqtt does."""
-        session, writer = self.session, self.writer
-        if (qos > 1 or session is None or not isinstance(writer, StreamWriterAdapter)
-                or writer.is_closed):
-            return False
-        transport = writer._writer.transport
-        if transport.is_closing() or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
-            return False
-        name = topic.encode()
-        head = len(name).to_bytes(2, "big") + name
-        if qos:
-            packet_id = session.next_packet_id
-            session.inflight_out[packet_id] = OutgoingApplicationMessage(
-                packet_id, topic, qos, data, False)
-            self._awaiting_puback[packet_id] = self._loop.time()
-            if self._puback_sweep is None:
-                self._puback_sweep = self._loop.call_later(PUBACK_SECONDS, self._sweep)
-            head += packet_id.to_bytes(2, "big")
-        writer.write(bytes((0x30 | qos << 1,)) + _remaining_length(len(head) + len(data))
-                     + head + data)
-        return True
-
-    def _acknowledged(self, packet_id: int) -> bool:
-        """A PUBACK for a delivery of deliver_now: forget it."""
-        if self._awaiting_puback.pop(packet_id, None) is None:
-            return False
-        if self.session is not None:
-            self.session.inflight_out.pop(packet_id, None)
-        return True
-
-    def _sweep(self) -> None:
-        """Drop the deliveries unacknowledged for PUBACK_SECONDS (oldest first: the dict keeps
-        the order they were written in)."""
-        self._puback_sweep = None
-        cutoff = self._loop.time() - PUBACK_SECONDS
-        expired = [pid for pid, sent in self._awaiting_puback.items() if sent <= cutoff]
-        for packet_id in expired:
-            self._acknowledged(packet_id)
-        if expired and self.session is not None:
-            logger.warning("%s: no PUBACK for %d message(s) in %.0f s: dropped them",
-                           self.session.client_id, len(expired), PUBACK_SECONDS)
-        if self._awaiting_puback:
-            self._puback_sweep = self._loop.call_later(PUBACK_SECONDS, self._sweep)
-
-    async def handle_puback(self, puback: PubackPacket) -> None:
-        if puback.variable_header is None or not self._acknowledged(puback.packet_id):
-            await super().handle_puback(puback)
 
     async def _reader_loop(self) -> None:
         """Replaces amqtt's: each packet is read whole (bounded by MAX_PACKET_BYTES), checked,
@@ -383,6 +260,11 @@ class MqimProtocolHandler(BrokerProtocolHandler):
                 if (fixed.packet_type == PUBACK and fixed.flags == 0 and len(body) == 2
                         and self._acknowledged(int.from_bytes(body, "big"))):
                     continue  # the PUBACK of a deliver_now delivery: nothing else to do
+                if fixed.packet_type == PUBLISH and self.uplinks is not None:
+                    _check_publish(fixed.flags, body)  # a malformed one ends the connection
+                    if uplink := await self._uplink_now(session, fixed.flags, body):
+                        await self._let_the_bridge_keep_up(self.uplinks, uplink)
+                        continue
                 packet = await parse_client_packet(fixed, body)
                 await self.plugins_manager.fire_event(
                     MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
@@ -416,9 +298,7 @@ class MqimProtocolHandler(BrokerProtocolHandler):
         finally:
             if keep_alive is not None:
                 keep_alive.close()
-            if self._puback_sweep is not None:
-                self._puback_sweep.cancel()
-                self._puback_sweep = None
+            self._stop_sweep()
         observe.disconnected(session.username, session.client_id, reason, level=level)
         if running:
             await asyncio.sleep(0)  # packets already read get their turn, as on a live connection

@@ -119,6 +119,11 @@ class UplinkQueue:
         if self._reader is not None and not self._reader.done():
             self._reader.set_result(None)
 
+    def backlog(self, topic: str) -> int:
+        """How many of this uplink topic's (one sender's) uplinks are queued."""
+        share = self._senders.get(topic)
+        return share[0] if share else 0
+
     def _pop(self) -> QueuedUplink:
         uplink = self._queue.popleft()
         self.queued_bytes -= len(uplink.payload)

@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.embedded.broker import MqimBroker
-from broker.embedded.wire import CLOSE_SECONDS
+from broker.embedded.closing import CLOSE_SECONDS
 from config import Settings
 from tests.helpers import (
     mqtt_session,
