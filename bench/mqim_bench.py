@@ -351,8 +351,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="keep the stacks' data and logs here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.messages, args.groups, args.fanout, args.fanout_messages = 1200, 4, 40, 10
-        args.history_small, args.history_large, args.history_reads = 2_000, 20_000, 60
+        args.messages, args.groups, args.fanout, args.fanout_messages = 600, 4, 40, 10
+        args.history_small, args.history_large, args.history_reads = 1_000, 5_000, 30
         args.storm, args.rate_check, args.sdk_messages = 100, 200, 200
     scenarios = args.scenario or ["all"]
     args.scenarios = list(SCENARIOS) if "all" in scenarios else scenarios

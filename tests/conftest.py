@@ -50,6 +50,7 @@ async def embedded_http(embedded_server: Stack) -> AsyncIterator[httpx.AsyncClie
 _ONE_WORKER_PACKAGES = {"cluster", "conformance"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """CI runs the tests in 2 xdist workers with `--dist loadgroup` (.ci/run): a file's tests
     stay together (its module-scoped fixtures start once), and so do those packages'."""

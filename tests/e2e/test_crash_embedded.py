@@ -27,7 +27,7 @@ from tests.helpers import (
 from tests.stacks import Stack, serve_process, start_mqim, stop_mqim
 from tests.stacks import _wait_healthy as wait_healthy
 
-SENDERS, PER_SENDER = 4, 2000
+SENDERS, PER_SENDER = 4, 500
 KILL_AFTER_ACKS = 100
 
 

@@ -32,7 +32,7 @@ from tests.stacks import (
     stop_mqim,
 )
 
-SENDERS, PER_SENDER, WORKERS = 5, 1000, 3
+SENDERS, PER_SENDER, WORKERS = 5, 400, 3
 
 
 async def wait_for_log(stack: Stack, text: str, count: int = 1) -> None:
