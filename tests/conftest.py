@@ -52,12 +52,19 @@ _ONE_WORKER_PACKAGES = {"cluster", "conformance"}
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """CI runs the tests in 2 xdist workers with `--dist loadgroup` (.ci/run): a file's tests
-    stay together (its module-scoped fixtures start once), and so do those packages'."""
+    """CI runs the tests in 2 xdist workers with `--dist loadgroup` (.ci/run). The tests on a
+    session stack (`server`'s embedded or mosquitto, `embedded_server`) stay in one worker per
+    stack, so each stack starts once, as in a serial run; a file's other tests stay together
+    (its module-scoped fixtures start once), and so do those packages'."""
     root = Path(__file__).parent
     for item in items:
         parts = item.path.relative_to(root).parts
-        group = parts[0] if parts[0] in _ONE_WORKER_PACKAGES else "/".join(parts)
+        callspec = getattr(item, "callspec", None)
+        stack = callspec.params.get("server") if callspec is not None else None
+        if stack is None and "embedded_server" in getattr(item, "fixturenames", ()):
+            stack = "embedded"
+        group = (f"stack-{stack}" if stack is not None
+                 else parts[0] if parts[0] in _ONE_WORKER_PACKAGES else "/".join(parts))
         item.add_marker(pytest.mark.xdist_group(group))
 
 
