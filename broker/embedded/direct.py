@@ -26,6 +26,8 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.session import OutgoingApplicationMessage, Session
 
+from broker.link.wire_link import remaining_length
+
 logger = logging.getLogger("broker.embedded.wire")
 
 # One client's uplinks waiting for the in-process bridge, past which its socket is not read.
@@ -48,15 +50,6 @@ class UplinkRoute(Protocol):
         """The uplinks of this topic's sender waiting for the bridge."""
         ...
 
-
-def _remaining_length(n: int) -> bytes:
-    """MQTT's variable-length encoding of a packet's remaining length (MQTT 2.2.3)."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 class DirectHandler(BrokerProtocolHandler):
     """amqtt's broker-side protocol handler with the direct paths (see the module docstring);
@@ -112,7 +105,7 @@ class DirectHandler(BrokerProtocolHandler):
             if self._puback_sweep is None:
                 self._puback_sweep = self._loop.call_later(PUBACK_SECONDS, self._sweep)
             head += packet_id.to_bytes(2, "big")
-        writer.write(bytes((0x30 | qos << 1,)) + _remaining_length(len(head) + len(data))
+        writer.write(bytes((0x30 | qos << 1,)) + remaining_length(len(head) + len(data))
                      + head + data)
         return True
 

@@ -59,7 +59,8 @@ class Uplink(NamedTuple):
     qos: int
 
 
-def _remaining_length(n: int) -> bytes:
+def remaining_length(n: int) -> bytes:
+    """MQTT's variable-length encoding of a packet's remaining length (MQTT 2.2.3)."""
     out = bytearray()
     while True:
         n, digit = divmod(n, 128)
@@ -78,14 +79,14 @@ def connect_packet(client_id: str, username: str, password: str, *, clean_sessio
     flags = 0x80 | 0x40 | (0x02 if clean_session else 0)
     body = (_string("MQTT") + bytes((4, flags)) + _MID.pack(keepalive)
             + _string(client_id) + _string(username) + _string(password))
-    return b"\x10" + _remaining_length(len(body)) + body
+    return b"\x10" + remaining_length(len(body)) + body
 
 
 def publish_packet(topic: str, payload: bytes, qos: int, mid: int) -> bytes:
     head = _string(topic)
     if qos:
         head += _MID.pack(mid)
-    return (bytes((0x30 | (qos << 1),)) + _remaining_length(len(head) + len(payload))
+    return (bytes((0x30 | (qos << 1),)) + remaining_length(len(head) + len(payload))
             + head + payload)
 
 
@@ -217,7 +218,7 @@ class WireLink(asyncio.Protocol):
 
     def _flush(self) -> None:
         out, self._out = self._out, []
-        if self._transport is not None and self._closed is None:
+        if out and self._transport is not None and self._closed is None:
             self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _tick(self) -> None:
@@ -318,7 +319,7 @@ class WireLink(asyncio.Protocol):
         body = _MID.pack(mid) + _string(topic) + bytes((qos,))
         future = self._loop.create_future()
         self._pending[mid] = future
-        self._write(b"\x82" + _remaining_length(len(body)) + body)
+        self._write(b"\x82" + remaining_length(len(body)) + body)
         await future
 
     async def publish_all(self, events: Sequence[Event], *, qos: int = 1) -> None:
