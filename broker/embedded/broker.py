@@ -276,11 +276,14 @@ class MqimBroker(Broker):
                     continue
                 handler = self._get_handler(target_session)
                 if handler:
-                    if (isinstance(handler, MqimProtocolHandler)
-                            and handler.deliver_now(topic, broadcast["data"], qos)):
+                    direct = handler if isinstance(handler, MqimProtocolHandler) else None
+                    if direct is not None and direct.deliver_now(topic, broadcast["data"], qos):
                         continue
-                    running_tasks.append(self._loop.create_task(
-                        handler.mqtt_publish(topic, broadcast["data"], qos, retain=False)))
+                    delivery = self._loop.create_task(
+                        handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
+                    if direct is not None:
+                        direct.delivering_slowly(delivery)
+                    running_tasks.append(delivery)
 
     async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
         # amqtt asks every topic plugin through its manager, with a task and a wait_for per

@@ -62,6 +62,8 @@ class DirectHandler(BrokerProtocolHandler):
         self._puback_sweep: asyncio.TimerHandle | None = None
         # The broker's route for a client's uplinks (MqimBroker), if it has one.
         self.uplinks: UplinkRoute | None = None
+        # Deliveries on amqtt's path not done yet: later ones wait behind them, in order.
+        self._slow_deliveries = 0
 
     async def _uplink_now(self, session: Session, flags: int, body: bytes) -> str | None:
         """A QoS 0/1 PUBLISH on an uplink topic, handed to the broker's route and PUBACKed here;
@@ -89,8 +91,8 @@ class DirectHandler(BrokerProtocolHandler):
         session still gets it again after a reconnect) and the PUBACK is matched when it comes
         (handle_puback). Unacknowledged for PUBACK_SECONDS, it is dropped, as amqtt does."""
         session, writer = self.session, self.writer
-        if (qos > 1 or session is None or not isinstance(writer, StreamWriterAdapter)
-                or writer.is_closed):
+        if (qos > 1 or self._slow_deliveries or session is None
+                or not isinstance(writer, StreamWriterAdapter) or writer.is_closed):
             return False
         transport = writer._writer.transport
         if transport.is_closing() or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
@@ -108,6 +110,16 @@ class DirectHandler(BrokerProtocolHandler):
         writer.write(bytes((0x30 | qos << 1,)) + remaining_length(len(head) + len(data))
                      + head + data)
         return True
+
+    def delivering_slowly(self, delivery: asyncio.Task[Any]) -> None:
+        """A delivery deliver_now declined, on amqtt's path: until it is done, the next ones
+        take that path too, so that none overtakes it (a slow reader's socket, once drained,
+        would otherwise get a later message first)."""
+        self._slow_deliveries += 1
+        delivery.add_done_callback(self._slow_delivery_done)
+
+    def _slow_delivery_done(self, _: asyncio.Task[Any]) -> None:
+        self._slow_deliveries -= 1
 
     def _acknowledged(self, packet_id: int) -> bool:
         """A PUBACK for a delivery of deliver_now: forget it."""
