@@ -211,8 +211,9 @@ class MqimBroker(Broker):
             self._uplinks = UplinkQueue()
         return self._uplinks
 
-    def backlog(self, topic: str) -> int:
-        return self._uplinks.backlog(topic) if self._uplinks is not None else 0
+    async def room(self, topic: str, limit: int) -> None:
+        if self._uplinks is not None:
+            await self._uplinks.room(topic, limit)
 
     async def route(self, session: Session, topic: str, payload: bytes) -> bool:
         """A client's PUBLISH straight from its connection (MqimProtocolHandler._uplink_now):

@@ -46,8 +46,9 @@ class UplinkRoute(Protocol):
         """Take an uplink (after the ACL's check); False if it is not one."""
         ...
 
-    def backlog(self, topic: str) -> int:
-        """The uplinks of this topic's sender waiting for the bridge."""
+    async def room(self, topic: str, limit: int) -> None:
+        """Return once fewer than `limit` of this topic's sender's uplinks wait for the
+        bridge."""
         ...
 
 
@@ -152,9 +153,8 @@ class DirectHandler(BrokerProtocolHandler):
         """As _let_the_broker_keep_up, for uplinks taken by _uplink_now: stop reading this
         client while MAX_PENDING_UPLINKS of its uplinks wait for the bridge, so that a burst
         waits in TCP instead of filling (and past its bound, being dropped from) the queue."""
-        await asyncio.sleep(0)
-        while uplinks.backlog(topic) >= MAX_PENDING_UPLINKS:  # noqa: ASYNC110
-            await asyncio.sleep(0.001)  # the queue offers nothing to wait on per sender
+        await asyncio.sleep(0)  # the other clients' turn, as after every packet
+        await uplinks.room(topic, MAX_PENDING_UPLINKS)
 
     def _stop_sweep(self) -> None:
         if self._puback_sweep is not None:

@@ -94,6 +94,7 @@ class UplinkQueue:
         self._max_bytes_per_sender = max_bytes_per_sender
         # Per uplink topic (one per sender): its uplinks and their payload bytes in the queue.
         self._senders: dict[str, list[int]] = {}
+        self._room: dict[str, asyncio.Future[None]] = {}  # senders waiting in room(), by topic
         self.queued_bytes = 0  # payload bytes in the queue
         self.dropped = 0
         QUEUE_DEPTH.set_function(lambda: len(self._queue))
@@ -124,6 +125,15 @@ class UplinkQueue:
         share = self._senders.get(topic)
         return share[0] if share else 0
 
+    async def room(self, topic: str, limit: int) -> None:
+        """Return once fewer than `limit` of this sender's uplinks are queued: woken by the
+        bridge taking them, not by polling (a flooding client costs nothing while it waits)."""
+        while self.backlog(topic) >= limit:
+            waiter = self._room.get(topic)
+            if waiter is None or waiter.done():
+                waiter = self._room[topic] = asyncio.get_running_loop().create_future()
+            await waiter
+
     def _pop(self) -> QueuedUplink:
         uplink = self._queue.popleft()
         self.queued_bytes -= len(uplink.payload)
@@ -132,6 +142,10 @@ class UplinkQueue:
         share[1] -= len(uplink.payload)
         if not share[0]:
             del self._senders[uplink.topic]
+        if self._room:
+            waiter = self._room.pop(uplink.topic, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         return uplink
 
     async def next_message(self) -> Received:

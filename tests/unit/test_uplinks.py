@@ -82,3 +82,17 @@ async def test_a_flooding_sender_loses_only_its_own_uplinks(bound: str) -> None:
     queue.put("im/up/mallory", b"again")  # its share is free once taken
     assert (await queue.next_message()).payload == b"again"
     assert queue.queued_bytes == 0
+
+
+async def test_room_waits_for_the_bridge_to_take_that_senders_uplinks() -> None:
+    queue = UplinkQueue()
+    for n in range(3):
+        queue.put("im/up/flood", b"x%d" % n)
+    queue.put("im/up/other", b"y")
+    await asyncio.wait_for(queue.room("im/up/other", 3), 1)  # another sender is not held
+    waiting = asyncio.ensure_future(queue.room("im/up/flood", 3))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # 3 queued: the flooding sender waits
+    assert [u.payload for u in queue.take_ready(1)] == [b"x0"]
+    await asyncio.wait_for(waiting, 1)  # woken by the take, not by a poll
+    assert queue.backlog("im/up/flood") == 2
