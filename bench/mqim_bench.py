@@ -49,7 +49,14 @@ from bench_common import (  # after the path fix above
     seed_history,
     user_client,
 )
-from profile_cpu import cpu_per_message, cpu_table, issue16_rows, repeat_table
+from profile_cpu import (
+    batch_size,
+    bridge_batches,
+    cpu_per_message,
+    cpu_table,
+    issue16_rows,
+    repeat_table,
+)
 from profile_spy import Recording, print_profiles
 from sdk_scenario import scenario_sdk, sdk_table
 
@@ -127,9 +134,11 @@ async def scenario_direct(stack: Stack, http: httpx.AsyncClient, args: argparse.
                                    json={"type": "direct", "user_ids": [users[2 * i + 1].user_id]})
         threads.append(response.json()["data"]["thread_id"])
     raw = partial(raw_passthrough, stack, pairs, per)
+    before = await bridge_batches(http)
     await bracketed(raw, figures, pipeline(
         stack, users[0::2], threads, list(zip(users[1::2], threads, strict=True)), per,
         args.rate, figures, acks=args.acks, profile=profile_path(args, "direct")))
+    batch_size(figures, before, await bridge_batches(http))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
 

@@ -9,7 +9,25 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+import httpx
 from bench_common import Figures
+
+
+async def bridge_batches(http: httpx.AsyncClient) -> tuple[float, float]:
+    """(batches, uplinks) the bridge has handled so far, from its /metrics: their difference
+    around a pipeline gives its batch size, which sets how far a batch's fixed cost (two
+    statements, one flush) is shared."""
+    text = (await http.get("/metrics")).text
+    values = dict(line.split(" ", 1) for line in text.splitlines()
+                  if line.startswith("mqim_bridge_batch_size_"))
+    return (float(values.get("mqim_bridge_batch_size_count", 0)),
+            float(values.get("mqim_bridge_batch_size_sum", 0)))
+
+
+def batch_size(figures: Figures, before: tuple[float, float], after: tuple[float, float]) -> None:
+    batches, uplinks = after[0] - before[0], after[1] - before[1]
+    if batches:
+        figures.extra["uplinks_per_batch"] = uplinks / batches
 
 
 def cpu_per_message(figures: Figures, persisted: int, delivered: int) -> None:
@@ -45,14 +63,15 @@ def issue16_rows(f: Figures) -> list[tuple[str, str, bool]]:
 def cpu_table(results: Sequence[Figures]) -> str:
     """CPU per message, the issue-16 figure: robust to a shared machine, unlike the ratios."""
     lines = ["| mode | scenario | msgs | mqim CPU-us/msg | mqim CPU-us/event | "
-             "broker CPU-us/msg | mqim CPU s | broker CPU s |", "|" + "---|" * 8]
+             "broker CPU-us/msg | mqim CPU s | broker CPU s | uplinks per batch |",
+             "|" + "---|" * 9]
     for f in results:
         if not f.mqim_us_per_msg:
             continue
         broker = f"{f.broker_us_per_msg:.0f}" if f.mode == "mosquitto" else "(in mqim)"
         lines.append(f"| {f.mode} | {f.scenario} | {f.messages:,} | {f.mqim_us_per_msg:.0f} | "
                      f"{f.mqim_us_per_event:.0f} | {broker} | {f.server_cpu_s:.2f} | "
-                     f"{f.broker_cpu_s:.2f} |")
+                     f"{f.broker_cpu_s:.2f} | {f.extra.get('uplinks_per_batch', 0):.1f} |")
     return "\n".join(lines)
 
 

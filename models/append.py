@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from contract.errors import (
@@ -49,10 +48,10 @@ from contract.errors import (
 from models.appendwrite import Row, write_postgres, write_sqlite
 from models.block import blocked_error
 from models.clock import utcnow
-from models.ids import new_message_id
+from models.ids import new_message_ids
 from models.message import Appended, AppendResult, Draft, EntryKind, Message, check_draft
 from models.msgstate import ALL_MENTION, mention_refusal
-from models.sqldialect import SqlDialect
+from models.sqldialect import Fetch, SqlDialect, batch_connection
 from models.thread import MUTED_FOREVER, Role, ThreadKind, ThreadStatus
 
 logger = logging.getLogger(__name__)
@@ -171,8 +170,7 @@ class _Found:
     replied: dict[str, str] = field(default_factory=dict)  # message id -> thread id
 
 
-async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
-    sql = SqlDialect(conn)
+async def _read(sql: SqlDialect, fetch: Fetch, drafts: Sequence[Draft]) -> _Found:
     threads = sorted({d.thread_id for d in drafts})
     # The senders' memberships, and the mentioned users' (mentions name members: 1001).
     members = sorted({(d.thread_id, u) for d in drafts
@@ -200,7 +198,7 @@ async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     if replies:
         parts.append("SELECT 'r', id, thread_id, NULL, NULL, NULL FROM message WHERE "  # noqa: S608
                      f"{sql.values_in('id', replies)} AND kind = 'message'")
-    _, rows = await conn.execute_query(" UNION ALL ".join(parts), sql.params)
+    rows = await fetch(" UNION ALL ".join(parts), sql.params)
     found = _Found()
     for kind, a, b, c, d, e in (tuple(row) for row in rows):
         if kind == "t":
@@ -218,18 +216,56 @@ async def _read(conn: BaseDBAsyncClient, drafts: Sequence[Draft]) -> _Found:
     return found
 
 
+@dataclass
+class _Plan:
+    """What a batch's read decided: the rows to write, and the drafts answered otherwise."""
+
+    by_thread: dict[str, list[Row]] = field(default_factory=dict)
+    row_of: dict[int, Row] = field(default_factory=dict)  # draft index -> its row
+    duplicates: dict[int, str] = field(default_factory=dict)  # draft index -> stored message id
+    aliases: list[tuple[int, int]] = field(default_factory=list)  # (draft index, its first)
+
+
 async def _append_batch(
     drafts: Sequence[Draft], pending: list[int], results: list[AppendResult | None],
     reach: bool,
 ) -> None:
     conn = connections.get("default")
-    found = await _read(conn, [drafts[i] for i in pending])
-    duplicates: dict[int, str] = {}  # draft index -> the stored message's id
-    first_in_batch: dict[tuple[str, str], int] = {}
-    aliases: list[tuple[int, int]] = []
-    by_thread: dict[str, list[Row]] = {}
-    row_of: dict[int, Row] = {}
     now = utcnow()
+    # The read and the write on one pooled connection (one acquire and release per batch).
+    async with batch_connection(conn) as fetch:
+        found = await _read(SqlDialect(conn), fetch, [drafts[i] for i in pending])
+        plan = _plan(drafts, pending, found, results, now)
+        # Threads deleted since the read come back without a base; nothing was stored in them.
+        bases = ({} if not plan.by_thread
+                 else await write_postgres(fetch, plan.by_thread, now, reach=reach)
+                 if conn.capabilities.dialect == "postgres"
+                 else await write_sqlite(conn, plan.by_thread, now, reach=reach))
+    for i, row in plan.row_of.items():
+        base = bases.get(row.draft.thread_id)
+        results[i] = (ThreadNotFoundError(row.draft.thread_id) if base is None
+                      else Appended(_entry(row, base + row.ord, now)))
+    if plan.duplicates:  # retries: a third query, for the stored messages to answer with
+        stored = {m.id: m for m in await Message.filter(id__in=list(plan.duplicates.values()))}
+        for i, message_id in plan.duplicates.items():
+            earlier = stored.get(message_id)  # gone only if its thread was deleted meanwhile
+            results[i] = (Appended(stored_of(earlier), duplicate=True) if earlier is not None
+                          else ThreadNotFoundError(drafts[i].thread_id))
+    for i, first in plan.aliases:
+        original = results[first]
+        results[i] = (Appended(original.entry, duplicate=True)
+                      if isinstance(original, Appended) else original)
+
+
+def _plan(drafts: Sequence[Draft], pending: list[int], found: _Found,
+          results: list[AppendResult | None], now: datetime) -> _Plan:
+    """Each pending draft's fate by what the read found: a row to write, a duplicate of a stored
+    message or of an earlier draft in the batch, or the error that refuses it (in `results`)."""
+    plan = _Plan()
+    duplicates, aliases, by_thread, row_of = (plan.duplicates, plan.aliases, plan.by_thread,
+                                              plan.row_of)
+    first_in_batch: dict[tuple[str, str], int] = {}
+    ids = iter(new_message_ids(len(pending)))
     for i in pending:
         draft = drafts[i]
         key = (draft.sender_id, draft.client_msg_id)
@@ -265,25 +301,8 @@ async def _append_batch(
         else:
             first_in_batch[key] = i
             rows = by_thread.setdefault(draft.thread_id, [])
-            rows.append(row_of.setdefault(i, Row(draft, new_message_id(), len(rows) + 1)))
-    if by_thread:
-        # Threads deleted since the read come back without a base; nothing was stored in them.
-        bases = await (write_postgres if conn.capabilities.dialect == "postgres"
-                       else write_sqlite)(conn, by_thread, now, reach=reach)
-        for i, row in row_of.items():
-            base = bases.get(row.draft.thread_id)
-            results[i] = (ThreadNotFoundError(row.draft.thread_id) if base is None
-                          else Appended(_entry(row, base + row.ord, now)))
-    if duplicates:  # retries: a third query, for the stored messages to answer with
-        stored = {m.id: m for m in await Message.filter(id__in=list(duplicates.values()))}
-        for i, message_id in duplicates.items():
-            earlier = stored.get(message_id)  # gone only if its thread was deleted meanwhile
-            results[i] = (Appended(stored_of(earlier), duplicate=True) if earlier is not None
-                          else ThreadNotFoundError(drafts[i].thread_id))
-    for i, first in aliases:
-        original = results[first]
-        results[i] = (Appended(original.entry, duplicate=True)
-                      if isinstance(original, Appended) else original)
+            rows.append(row_of.setdefault(i, Row(draft, next(ids), len(rows) + 1)))
+    return plan
 
 
 def _conflict_msg(draft: Draft) -> str:

@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 # makes `poll` messages (contract.content.POLL).
 MESSAGE_TYPES = TYPE_NAMES
 _ID = re.compile(ID_PATTERN)
+# C0 and C1 control characters; one regex search instead of a Python test per character (that
+# was a tenth of a message's CPU on the bridge).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 HISTORY_LIMIT_DEFAULT = 50
 HISTORY_LIMIT_MAX = 200
 
@@ -142,7 +145,7 @@ def check_draft(draft: Draft, max_body_chars: int) -> None:
     when the draft was made (draft_of, or the server itself for polls and forwards)."""
     if not draft.client_msg_id or len(draft.client_msg_id) > CLIENT_MSG_ID_MAX:
         raise ContentInvalidError(f"client_msg_id must be 1 to {CLIENT_MSG_ID_MAX} characters")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in draft.client_msg_id):
+    if _CONTROL.search(draft.client_msg_id):
         raise ContentInvalidError("client_msg_id must not contain control characters")
     if draft.type not in MESSAGE_TYPES and draft.type != POLL:
         raise ContentInvalidError(f"type must be one of {', '.join(MESSAGE_TYPES)}")

@@ -5,10 +5,39 @@ parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError, OperationalError
+
+# Run one statement with its parameters; its rows.
+Fetch = Callable[[str, list[Any]], Awaitable[Sequence[Any]]]
+
+
+@asynccontextmanager
+async def batch_connection(conn: BaseDBAsyncClient) -> AsyncIterator[Fetch]:
+    """Several statements on one connection: on PostgreSQL one pooled connection for all of
+    them (the ORM acquires and releases one per statement), its errors translated as the ORM
+    translates them (a unique violation is an IntegrityError); on SQLite the ORM's own path."""
+    if conn.capabilities.dialect != "postgres":
+        async def through_orm(sql: str, params: list[Any]) -> Sequence[Any]:
+            return (await conn.execute_query(sql, params))[1]
+        yield through_orm
+        return
+    async with conn.acquire_connection() as raw:
+        async def fetch(sql: str, params: list[Any]) -> Sequence[Any]:
+            try:
+                rows: Sequence[Any] = await raw.fetch(sql, *params)
+            except (asyncpg.SyntaxOrAccessError, asyncpg.exceptions.DataError) as exc:
+                raise OperationalError(exc) from exc
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                raise IntegrityError(exc) from exc
+            return rows
+        yield fetch
 
 
 class SqlDialect:
@@ -21,8 +50,12 @@ class SqlDialect:
 
     def values_in(self, column: str, values: Sequence[str]) -> str:
         if self.postgres:
-            self.params.append(list(values))
-            return f"{column} = ANY(${len(self.params)}::text[])"
+            # A JSON list, not a text[]: asyncpg tests every element of an array parameter
+            # against collections.abc in Python. ARRAY(...) is an init plan, so the column's
+            # index is still probed for each value.
+            self.params.append(orjson.dumps(list(values)).decode())
+            return (f"{column} = ANY(ARRAY(SELECT json_array_elements_text("
+                    f"${len(self.params)}::json)))")
         self.params.extend(values)
         return f"{column} IN ({', '.join('?' * len(values))})"
 
@@ -32,13 +65,13 @@ class SqlDialect:
         probe each, whatever the table's size (two IN lists would probe their cross product, and
         SQLite scans the table for a row-value IN)."""
         if self.postgres:
-            self.params += [[a for a, _ in pairs], [b for _, b in pairs]]
+            self.params.append(orjson.dumps([{"a": a, "b": b} for a, b in pairs]).decode())
             n = len(self.params)
             # LIMIT 1 (each pair is unique) keeps PostgreSQL from flattening the lateral
             # subquery into a join it might run as a hash join over the whole table; a generic
             # plan made while the table was small would keep doing that.
             alias = table.split()[-1]
-            return (f"unnest(${n - 1}::text[], ${n}::text[]) AS p(a, b) CROSS JOIN LATERAL "  # noqa: S608
+            return (f"json_to_recordset(${n}::json) AS p(a text, b text) CROSS JOIN LATERAL "  # noqa: S608
                     f"(SELECT * FROM {table} WHERE {first} = p.a AND {second} = p.b LIMIT 1) "
                     f"AS {alias}")
         for pair in pairs:

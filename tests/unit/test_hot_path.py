@@ -1,5 +1,6 @@
 """The message path's shortcuts (issue 16) give what the slow ways gave: a message's event built
-without validation encodes to the same bytes as the validated one, the embedded broker's
+without validation encodes to the same bytes as the validated one, a client_msg_id is refused
+for exactly the control characters the per-character test refused, the embedded broker's
 keep-alive still ends a silent connection (and only a silent one), and the published-events
 counter still counts each event."""
 
@@ -15,8 +16,10 @@ from prometheus_client import REGISTRY
 from actions.context import _count_published
 from actions.timeline import entry_event
 from broker.embedded.keepalive import KeepAlive
+from contract.errors import ContentInvalidError
 from contract.events import ForwardedFrom, MessageEvent, encode, parse
 from models.append import StoredMessage
+from models.message import Draft, check_draft
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
 FORWARD = {"thread_id": "t_other", "message_id": "m_first", "sender_id": None}
@@ -109,6 +112,20 @@ async def silent_reader(idle: float, pause: float, packets: int, gap_reading: fl
             keep_alive.close()
 
     return await reader(), loop.time() - started
+
+
+def test_client_msg_id_control_characters_are_refused_as_before() -> None:
+    """C0 controls, DEL and C1 controls are refused anywhere in a client_msg_id; everything
+    else up to U+01FF (and a few wider ones) is not."""
+    for code in [*range(0x200), 0x2028, 0xFEFF, 0x1F600]:
+        draft = Draft(sender_id="u_a", thread_id="t_a", client_msg_id=f"c{chr(code)}1",
+                      body="hi")
+        control = code < 0x20 or 0x7F <= code <= 0x9F
+        if control:
+            with pytest.raises(ContentInvalidError, match="control characters"):
+                check_draft(draft, 100)
+        else:
+            check_draft(draft, 100)
 
 
 async def test_keep_alive_ends_only_a_silent_read() -> None:
