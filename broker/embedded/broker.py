@@ -38,6 +38,7 @@ from amqtt.session import Session
 from amqtt.utils import format_client_message, gen_client_id
 
 from broker.embedded.closing import BoundedStreamWriter, close_writer
+from broker.embedded.framing import ProtocolViolationError
 from broker.embedded.plugins import ConnectionRegistry, MqimAclPlugin, MqimAuthPlugin
 from broker.embedded.subscriptions import SubscriptionTable
 from broker.embedded.wire import (
@@ -45,7 +46,6 @@ from broker.embedded.wire import (
     MQTT31_CONNACK_UNSUPPORTED,
     MqimProtocolHandler,
     PacketBody,
-    ProtocolViolationError,
     connect_protocol,
     read_packet,
 )

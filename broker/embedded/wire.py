@@ -4,7 +4,9 @@ amqtt 0.12.1 parses packets straight off the socket, as it reads them, and trust
 to behave. What a hostile client could do with that, and the fix here:
 
 - it reads whatever length a fixed header announces (up to 256 MB) into memory -> a packet is
-  refused as soon as its header announces more than MAX_PACKET_BYTES;
+  refused as soon as its header announces more than MAX_PACKET_BYTES
+  (broker/embedded/framing.py, which also cuts packets from one buffer instead of reading each
+  with several `readexactly` calls);
 - a packet it cannot parse (a PUBLISH whose topic holds a wildcard) is dropped halfway, and the
   rest of it is read as the next packets: a PUBLISH hidden in a payload gets executed -> every
   packet is read whole first and parsed from its own bytes, and one that does not parse to
@@ -53,13 +55,11 @@ from amqtt.session import Session
 from broker.embedded import observe
 from broker.embedded.closing import abort
 from broker.embedded.direct import DirectHandler
+from broker.embedded.framing import MAX_PACKET_BYTES, PacketReader, ProtocolViolationError
 from broker.embedded.keepalive import KeepAlive
 
 logger = logging.getLogger(__name__)
 
-# Largest packet accepted, fixed header included: the same bound as mosquitto.conf's
-# max_packet_size 1048576. A bigger one closes the connection before its body is read.
-MAX_PACKET_BYTES = 1024 * 1024
 # Received messages of one client waiting for the broker to route them, past which it stops
 # reading that client's socket until they have been.
 MAX_PENDING_DELIVERIES = 64
@@ -80,12 +80,6 @@ _CLIENT_PACKET_FLAGS = {
     PUBACK: 0, PUBREC: 0, PUBREL: 2, PUBCOMP: 0, SUBSCRIBE: 2, UNSUBSCRIBE: 2, PINGREQ: 0,
     DISCONNECT: 0,
 }
-
-
-class ProtocolViolationError(AMQTTError):
-    """A packet MQTT 3.1.1 (or our size bound) forbids: the connection is closed.
-
-    An AMQTTError, so that amqtt's connection handling treats it as a failed connection."""
 
 
 class PacketBody(ReaderAdapter):
@@ -110,47 +104,14 @@ class PacketBody(ReaderAdapter):
         return len(self._data) - self._pos
 
 
-async def _read(reader: ReaderAdapter, n: int) -> bytes:
-    """Up to `n` bytes: fewer only when the connection ended."""
-    try:
-        return await reader.read(n)
-    except asyncio.IncompleteReadError as exc:
-        return exc.partial
-    except OSError:  # reset by the peer
-        return b""
-
-
 async def read_packet(
     reader: ReaderAdapter, max_bytes: int = MAX_PACKET_BYTES
 ) -> tuple[MQTTFixedHeader, bytes] | None:
-    """The next whole packet: its fixed header and its body (the remaining length's bytes).
-
-    None when the connection ends, between packets or inside one. Raises
+    """The next whole packet, reading no byte past it (the CONNECT, before amqtt's handler takes
+    the connection): its fixed header and its body. None when the connection ends; raises
     ProtocolViolationError for a malformed remaining length, and for a packet over `max_bytes`
-    as soon as its header says so, before a byte of its body is read.
-    """
-    first = await _read(reader, 1)
-    if not first:
-        return None
-    length, multiplier, header_bytes = 0, 1, 1
-    while True:
-        byte = await _read(reader, 1)
-        if not byte:
-            return None
-        header_bytes += 1
-        length += (byte[0] & 0x7F) * multiplier
-        if not byte[0] & 0x80:
-            break
-        if header_bytes == 5:
-            raise ProtocolViolationError("malformed remaining length (more than 4 bytes)")
-        multiplier *= 128
-    if header_bytes + length > max_bytes:
-        raise ProtocolViolationError(
-            f"packet of {header_bytes + length} bytes announced, over the limit of {max_bytes}")
-    body = await _read(reader, length) if length else b""
-    if len(body) < length:
-        return None
-    return MQTTFixedHeader(first[0] >> 4, first[0] & 0x0F, length), body
+    as soon as its header says so, before a byte of its body is read."""
+    return await PacketReader(reader, max_bytes, exact=True).next()
 
 
 def connect_protocol(body: bytes) -> tuple[bytes, int] | None:
@@ -243,19 +204,22 @@ class MqimProtocolHandler(DirectHandler):
             raise ProtocolHandlerError("reader loop started outside a task")
         keep_alive = KeepAlive(loop, this, idle) if idle is not None else None
         running: set[asyncio.Task[None]] = set()
+        packets = PacketReader(reader)
         ready.set()
         # Why the connection ends, for its one log line (broker/embedded/observe.py).
         reason, level = "closed by the server", logging.INFO
         try:
             while True:
-                if keep_alive is not None:
-                    keep_alive.reading()
-                framed = await read_packet(reader)
-                if keep_alive is not None:
-                    keep_alive.read()
-                if framed is None:
-                    reason = "closed without DISCONNECT"
-                    break
+                # Only a wait for the socket counts as silence (a buffered packet is no wait).
+                if (framed := packets.take()) is None:
+                    if keep_alive is not None:
+                        keep_alive.reading()
+                    framed = await packets.next()
+                    if keep_alive is not None:
+                        keep_alive.read()
+                    if framed is None:
+                        reason = "closed without DISCONNECT"
+                        break
                 fixed, body = framed
                 if (fixed.packet_type == PUBACK and fixed.flags == 0 and len(body) == 2
                         and self._acknowledged(int.from_bytes(body, "big"))):

@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from broker.embedded.wire import MAX_PACKET_BYTES
+from broker.embedded.framing import MAX_PACKET_BYTES
 from tests.helpers import (
     Account,
     register,
