@@ -101,8 +101,9 @@ class Settings:
     # The bridge's own broker account. In the embedded mode its password is derived from the
     # JWT secret, so nothing extra has to be configured.
     bridge_username: str = "mqim-bridge"
-    # Largest number of queued uplinks the bridge stores as one batch (models/append.py).
+    # Most queued uplinks stored as one batch (models/append.py); how long a busy bridge waits.
     bridge_batch_size: int = 256
+    bridge_linger_ms: int = 5
     # Shared secret that brokers present to the /api/internal/mqtt/... auth hooks; empty = off.
     mqtt_hook_secret: str = ""
     # RabbitMQ cluster mode (docs/deploy-cluster.md): its management API (access changes reach
@@ -221,18 +222,16 @@ class Settings:
         if self.smtp_url:
             _ = parse_smtp_url(self.smtp_url)
             if not _MAIL_FROM_RE.match(self.mail_from):
-                raise ConfigError(
-                    "MQIM_MAIL_FROM must be an address such as mqim@example.com "
-                    "when MQIM_SMTP_URL is set"
-                )
+                raise ConfigError("MQIM_MAIL_FROM must be an address such as mqim@example.com "
+                                  "when MQIM_SMTP_URL is set")
         if self.email_code_interval < 0:
             raise ConfigError("MQIM_EMAIL_CODE_INTERVAL must be 0 or more seconds")
         if self.max_upload_bytes < 1:
             raise ConfigError("MQIM_MAX_UPLOAD_BYTES must be at least 1")
         if self.unsend_window < 0 or self.edit_window < 0:
             raise ConfigError("MQIM_UNSEND_WINDOW and MQIM_EDIT_WINDOW must be 0 or more seconds")
-        if self.push_coalesce_ms < 0:
-            raise ConfigError("MQIM_PUSH_COALESCE_MS must be 0 or more milliseconds")
+        if self.push_coalesce_ms < 0 or self.bridge_linger_ms < 0:
+            raise ConfigError("MQIM_PUSH_COALESCE_MS and MQIM_BRIDGE_LINGER_MS must be 0 or more")
         if self.webhook_backoff_ms < 1:
             raise ConfigError("MQIM_WEBHOOK_BACKOFF_MS must be at least 1")
         if self.webhook_timeout < 1 or self.webhook_max_attempts < 1:
@@ -259,7 +258,7 @@ _INT_FIELDS = {
     "access_token_ttl", "refresh_token_ttl", "bcrypt_rounds", "max_payload_bytes",
     "max_body_chars", "bridge_batch_size", "email_code_interval", "restore_window_days",
     "max_upload_bytes", "unsend_window", "edit_window", "push_coalesce_ms", "webhook_timeout",
-    "webhook_max_attempts", "webhook_backoff_ms",
+    "webhook_max_attempts", "webhook_backoff_ms", "bridge_linger_ms",
 }
 _STR_FIELDS = {
     "broker_url", "database_url", "jwt_secret", "topic_prefix", "bridge_username", "log_level",
