@@ -49,6 +49,8 @@ from bench_common import (  # after the path fix above
     seed_history,
     user_client,
 )
+from profile_cprofile import CpuRecording, enable_for_servers
+from profile_cprofile import print_profiles as print_cpu_profiles
 from profile_cpu import (
     batch_size,
     bridge_batches,
@@ -71,7 +73,8 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
                    figures: Figures, *, acks: str, profile: Path | None = None) -> None:
     """senders[i] sends `per_sender` messages to threads[i]; each (account, thread) in
     `receivers` is a member subscribed to that thread. Fills persisted/delivered/latency and
-    the CPU per message; with `profile`, py-spy records the server meanwhile."""
+    the CPU per message; with `profile`, py-spy (.txt) or cProfile (.pstats) records the
+    server meanwhile."""
     prefix = stack.settings.topic_prefix
     deliveries = sum(per_sender for _ in receivers)
     total = len(senders) * per_sender
@@ -89,7 +92,9 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
                  for c, a, t in zip(clients, senders, threads, strict=True)]
         for chat in chats:
             await chat.subscribe()
-        spy = Recording(stack.process.pid, profile) if profile is not None else None
+        spy = (None if profile is None
+               else (Recording if profile.suffix == ".txt" else CpuRecording)(
+                   stack.process.pid, profile))
         if spy is not None:
             await spy.start()
         meter = ProcessMeter(stack)
@@ -144,10 +149,15 @@ async def scenario_direct(stack: Stack, http: httpx.AsyncClient, args: argparse.
 
 
 def profile_path(args: argparse.Namespace, scenario: str) -> Path | None:
-    """Where py-spy records this scenario's max-rate pipeline, with --profile."""
-    if args.profile is None or args.rate:
+    """Where py-spy (--profile, a .txt) or cProfile (--cprofile, a .pstats) records this
+    scenario's max-rate pipeline."""
+    if args.rate:
         return None
-    return Path(args.profile) / f"{args.mode}-{scenario}.txt"
+    if args.profile is not None:
+        return Path(args.profile) / f"{args.mode}-{scenario}.txt"
+    if args.cprofile is not None:
+        return Path(args.cprofile) / f"{args.mode}-{scenario}.pstats"
+    return None
 
 
 async def scenario_groups(stack: Stack, http: httpx.AsyncClient, args: argparse.Namespace
@@ -355,6 +365,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="record the server with py-spy during each max-rate pipeline into "
                         "this directory, and print the top functions (slows the run: not for "
                         "figures)")
+    parser.add_argument("--cprofile", type=Path,
+                        help="profile the server's CPU time with cProfile during each max-rate "
+                        "pipeline into this directory, and print the top functions (slows the "
+                        "server: not for figures)")
     parser.add_argument("--quick", action="store_true", help="small numbers (the CI test)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", type=Path, help="keep the stacks' data and logs here")
@@ -370,6 +384,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 async def main(argv: Sequence[str] | None = None) -> list[Figures]:
     args = parse_args(argv)
+    if args.cprofile is not None:
+        enable_for_servers(args.cprofile)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt's "pending publish" warnings
@@ -390,6 +406,8 @@ async def main(argv: Sequence[str] | None = None) -> list[Figures]:
         print(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |")  # noqa: T201
     if args.profile is not None:
         print_profiles(args.profile)
+    if args.cprofile is not None:
+        print_cpu_profiles(args.cprofile)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results

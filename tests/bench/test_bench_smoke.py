@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import pstats
 import re
 import sys
 import time
@@ -22,7 +24,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "mqim_bench.py"
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["embedded", "mosquitto"])
 async def test_bench_quick_run_reports_every_figure(
-    mode: str, capsys: pytest.CaptureFixture[str]
+    mode: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     spec = importlib.util.spec_from_file_location("mqim_bench", BENCH)
     assert spec is not None
@@ -31,8 +34,13 @@ async def test_bench_quick_run_reports_every_figure(
     sys.modules["mqim_bench"] = bench
     spec.loader.exec_module(bench)
     sdk = ["--scenario", "sdk"] if mode == "embedded" else []  # the SDK speaks to both alike
+    # The CPU profile on one of the two runs; the variables it sets end with the test.
+    for name in ("PYTHONPATH", "BENCH_CPROFILE_OUT"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    cprofile = ["--cprofile", str(tmp_path)] if mode == "mosquitto" else []
     results = await bench.main(["--quick", "--mode", mode, "--scenario", "direct",
-                                "--scenario", "history", "--scenario", "fanout", *sdk])
+                                "--scenario", "history", "--scenario", "fanout", *sdk,
+                                *cprofile])
     scenarios = [r.scenario for r in results]
     assert any(s.startswith("1:1 chats, max") for s in scenarios), scenarios
     assert any(s.startswith("one group of") for s in scenarios), scenarios
@@ -44,8 +52,15 @@ async def test_bench_quick_run_reports_every_figure(
             assert 0 < r.ratio < 10
             assert not math.isnan(r.p99_ms)
         assert r.server_rss_mb > 0
+    direct = next(r for r in results if r.scenario.startswith("1:1 chats, max"))
+    assert direct.extra["uplinks_per_batch"] >= 1
     out = capsys.readouterr().out
     assert "| target | this run |" in out
+    if cprofile:  # the server's CPU profile of the max-rate pipelines, and its top functions
+        stats = pstats.Stats(str(tmp_path / "mosquitto-direct.pstats"))
+        functions = {(Path(file).name, name) for file, _, name in stats.stats}  # type: ignore[attr-defined]
+        assert ("append.py", "append_messages") in functions  # the bridge's own code is in it
+        assert "top 10 by own CPU time, mosquitto-direct.pstats" in out
     assert f"{mode}: fan-out >= 70% of raw" in out
     if sdk:
         assert_sdk_figures(results, out)
