@@ -52,7 +52,7 @@ _ONE_WORKER_PACKAGES = {"cluster", "conformance"}
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """CI runs the tests in 3 xdist workers with `--dist loadgroup` (.ci/run). The tests on a
+    """CI runs the tests in 2 xdist workers with `--dist loadgroup` (.ci/run). The tests on a
     session stack (`server`'s embedded or mosquitto, `embedded_server`) stay in one worker per
     stack, so each stack starts once, as in a serial run; a file's other tests stay together
     (its module-scoped fixtures start once), and so do those packages'."""

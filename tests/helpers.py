@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import secrets
 import socket
@@ -32,12 +33,23 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+def _worker_slice(low: int, high: int) -> tuple[int, int]:
+    """This xdist worker's share of [low, high): workers never hand out the same port, so a
+    test that stops a server and starts it again on its port finds it still free."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker) if worker.isdigit() and int(worker) < count else 0
+    width = (high - low) // count
+    return low + index * width, low + (index + 1) * width
+
+
 def free_port() -> int:
     """A free loopback port *below* the kernel's ephemeral range: a port from that range (what
     binding to port 0 gives) can be taken by any outgoing connection before the server binds."""
     floor = _ephemeral_floor()
+    low, high = _worker_slice(max(1024, floor - 12000), floor)
     for _ in range(1000):
-        port = random.randrange(max(1024, floor - 12000), floor)
+        port = random.randrange(low, high)
         if port in _handed_out:
             continue
         with socket.socket() as sock:
