@@ -29,17 +29,26 @@ from tests.stacks import _wait_healthy as wait_healthy
 
 SENDERS, PER_SENDER = 4, 500
 KILL_AFTER_ACKS = 100
+WINDOW = 50  # unacknowledged sends per sender
 
 
 async def _send_and_collect(settings_client: aiomqtt.Client, prefix: str, sender: Account,
                             thread_id: str, indices: list[int], acked: set[str],
                             on_ack: Callable[[], None] = lambda: None) -> None:
-    """Publish sends for `indices`; record every ack until all are acked or the link drops."""
+    """Send `indices`, at most WINDOW unacknowledged at a time (as a client holds back), and
+    record every ack until all are acked or the link drops. The window keeps the burst going
+    when the kill lands, however fast the server stores compared with this client."""
     client = settings_client
     await client.subscribe(f"{prefix}/u/{sender.user_id}", qos=1)
-    for i in indices:
-        await client.publish(f"{prefix}/up/{sender.user_id}",
-                             send_command(thread_id, f"{sender.user_id}-{i}", f"m{i}"), qos=1)
+    unsent = iter(indices)
+
+    async def send_next() -> None:
+        if (i := next(unsent, None)) is not None:
+            await client.publish(f"{prefix}/up/{sender.user_id}",
+                                 send_command(thread_id, f"{sender.user_id}-{i}", f"m{i}"), qos=1)
+
+    for _ in range(WINDOW):
+        await send_next()
     async with asyncio.timeout(60):
         async for message in client.messages:
             event = received_event(message.payload)
@@ -48,6 +57,7 @@ async def _send_and_collect(settings_client: aiomqtt.Client, prefix: str, sender
             on_ack()
             if all(f"{sender.user_id}-{i}" in acked for i in indices):
                 return
+            await send_next()
 
 
 async def test_kill_9_mid_burst_loses_no_acked_message(tmp_path: Path) -> None:
