@@ -49,8 +49,6 @@ from bench_common import (  # after the path fix above
     seed_history,
     user_client,
 )
-from profile_cprofile import CpuRecording, enable_for_servers
-from profile_cprofile import print_profiles as print_cpu_profiles
 from profile_cpu import (
     batch_size,
     bridge_batches,
@@ -59,7 +57,7 @@ from profile_cpu import (
     issue16_rows,
     repeat_table,
 )
-from profile_spy import Recording, print_profiles
+from profiling import prepare, print_all, profile_path, recorder
 from sdk_scenario import scenario_sdk, sdk_table
 
 from tests.helpers import Account
@@ -92,9 +90,7 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
                  for c, a, t in zip(clients, senders, threads, strict=True)]
         for chat in chats:
             await chat.subscribe()
-        spy = (None if profile is None
-               else (Recording if profile.suffix == ".txt" else CpuRecording)(
-                   stack.process.pid, profile))
+        spy = recorder(stack.process.pid, profile)
         if spy is not None:
             await spy.start()
         meter = ProcessMeter(stack)
@@ -146,18 +142,6 @@ async def scenario_direct(stack: Stack, http: httpx.AsyncClient, args: argparse.
     batch_size(figures, before, await bridge_batches(http))
     figures.ratio = figures.delivered_per_s / figures.raw_per_s
     return figures
-
-
-def profile_path(args: argparse.Namespace, scenario: str) -> Path | None:
-    """Where py-spy (--profile, a .txt) or cProfile (--cprofile, a .pstats) records this
-    scenario's max-rate pipeline."""
-    if args.rate:
-        return None
-    if args.profile is not None:
-        return Path(args.profile) / f"{args.mode}-{scenario}.txt"
-    if args.cprofile is not None:
-        return Path(args.cprofile) / f"{args.mode}-{scenario}.pstats"
-    return None
 
 
 async def scenario_groups(stack: Stack, http: httpx.AsyncClient, args: argparse.Namespace
@@ -384,8 +368,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 async def main(argv: Sequence[str] | None = None) -> list[Figures]:
     args = parse_args(argv)
-    if args.cprofile is not None:
-        enable_for_servers(args.cprofile)
+    prepare(args)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt's "pending publish" warnings
@@ -404,10 +387,7 @@ async def main(argv: Sequence[str] | None = None) -> list[Figures]:
     print("\n| target | this run | |\n|---|---|---|")  # noqa: T201
     for name, value, ok in verdicts(results):
         print(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |")  # noqa: T201
-    if args.profile is not None:
-        print_profiles(args.profile)
-    if args.cprofile is not None:
-        print_cpu_profiles(args.cprofile)
+    print_all(args)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results
