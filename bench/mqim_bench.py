@@ -41,6 +41,7 @@ from bench_common import (  # after the path fix above
     Progress,
     accounts,
     bracketed,
+    frozen_heap,
     group_of,
     percentile,
     raw_passthrough,
@@ -93,19 +94,20 @@ async def pipeline(stack: Stack, senders: Sequence[Account], threads: Sequence[s
         spy = recorder(stack.process.pid, profile)
         if spy is not None:
             await spy.start()
-        meter = ProcessMeter(stack)
-        start = time.monotonic()
-        async with asyncio.timeout(600), asyncio.TaskGroup() as group:
-            waits = [group.create_task(receive(c, per_sender, received, latencies))
-                     for c in sub_clients]
-            listeners = [group.create_task(chat.listen()) for chat in chats]
-            per_rate = rate / len(senders) if rate else 0
-            await asyncio.gather(*(run_paced([partial(chat.send, i) for i in range(per_sender)],
-                                             per_rate, sent) for chat in chats))
-            acked = time.monotonic()
-            await asyncio.gather(*waits)
-            for task in listeners:
-                task.cancel()
+        with frozen_heap():  # the load generator's GC out of the figures
+            meter = ProcessMeter(stack)
+            start = time.monotonic()
+            async with asyncio.timeout(600), asyncio.TaskGroup() as group:
+                waits = [group.create_task(receive(c, per_sender, received, latencies))
+                         for c in sub_clients]
+                listeners = [group.create_task(chat.listen()) for chat in chats]
+                per_rate = rate / len(senders) if rate else 0
+                await asyncio.gather(*(run_paced([partial(chat.send, i) for i in range(per_sender)],
+                                                 per_rate, sent) for chat in chats))
+                acked = time.monotonic()
+                await asyncio.gather(*waits)
+                for task in listeners:
+                    task.cancel()
         elapsed = time.monotonic() - start
         meter.stop(figures)
         if spy is not None:

@@ -36,6 +36,7 @@ from bench_common import (
     ProcessMeter,
     Progress,
     accounts,
+    frozen_heap,
     group_of,
     percentile,
     run_paced,
@@ -109,18 +110,19 @@ async def measure(stack: Stack, label: str, n: int, send: Callable[[int], Awaita
     `background` (the receiver, the sender's listener) runs; wait for every message and a
     settle time, then check the tally."""
     confirm_ms: list[float] = []
-    meter, usage = ProcessMeter(stack), Figures(label, "")
-    start = time.monotonic()
-    async with asyncio.timeout(300), asyncio.TaskGroup() as group:
-        tasks = [group.create_task(work) for work in background]
-        await run_paced([partial(timed, partial(send, i), confirm_ms) for i in range(n)], 0,
-                        Progress(f"{label} confirmed", n))
-        confirmed = time.monotonic()
-        await tally.complete.wait()
-        received = time.monotonic()
-        await asyncio.sleep(SETTLE_S)
-        for task in tasks:
-            task.cancel()
+    with frozen_heap():  # the load generator's GC out of the figures
+        meter, usage = ProcessMeter(stack), Figures(label, "")
+        start = time.monotonic()
+        async with asyncio.timeout(300), asyncio.TaskGroup() as group:
+            tasks = [group.create_task(work) for work in background]
+            await run_paced([partial(timed, partial(send, i), confirm_ms) for i in range(n)], 0,
+                            Progress(f"{label} confirmed", n))
+            confirmed = time.monotonic()
+            await tally.complete.wait()
+            received = time.monotonic()
+            await asyncio.sleep(SETTLE_S)
+            for task in tasks:
+                task.cancel()
     meter.stop(usage)
     tally.check()
     return Sample(n, confirmed - start, received - start, confirm_ms, tally.latencies, usage)
