@@ -11,7 +11,6 @@ is no network to save).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,8 +122,8 @@ async def write_sqlite(
             "body, reply_to, mentions, attachments, content, forwarded_from, deleted, "
             "created_at) VALUES (?, ?, ?, 'message', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             [[r.id, t, bases[t] + r.ord, r.draft.sender_id, r.draft.client_msg_id, r.draft.type,
-              r.draft.body, r.draft.reply_to, json.dumps(r.draft.mentions),
-              json.dumps(r.draft.attachments), _json_or_none(r.draft.content),
+              r.draft.body, r.draft.reply_to, _json(r.draft.mentions),
+              _json(r.draft.attachments), _json_or_none(r.draft.content),
               _json_or_none(r.draft.forwarded_from), now]
              for t, rows in by_thread.items() if t in bases for r in rows])
         await txn.execute_many(
@@ -138,5 +137,9 @@ async def write_sqlite(
     return bases
 
 
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()  # the stdlib's encoder was 2% of the embedded CPU
+
+
 def _json_or_none(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value)
+    return None if value is None else _json(value)

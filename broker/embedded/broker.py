@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 from amqtt.adapters import ReaderAdapter, StreamReaderAdapter, WriterAdapter
@@ -211,9 +212,9 @@ class MqimBroker(Broker):
             self._uplinks = UplinkQueue()
         return self._uplinks
 
-    async def room(self, topic: str, limit: int) -> None:
+    async def room(self, topic: str, limit: int, before_waiting: Callable[[], None]) -> None:
         if self._uplinks is not None:
-            await self._uplinks.room(topic, limit)
+            await self._uplinks.room(topic, limit, before_waiting)
 
     async def route(self, session: Session, topic: str, payload: bytes) -> bool:
         """A client's PUBLISH straight from its connection (MqimProtocolHandler._uplink_now):
@@ -242,20 +243,28 @@ class MqimBroker(Broker):
         await super()._broadcast_message(session, topic, data, force_qos)
 
     async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
-        """amqtt 0.12.1's `_run_broadcast`, with two changes: the topic is looked up in the
-        indexed table (broker/embedded/subscriptions.py) instead of tested against every filter,
-        and one call delivers whatever is queued (up to BROADCAST_DRAIN), where amqtt's loop
-        spends a task and an `asyncio.wait` on every single message."""
+        """amqtt 0.12.1's `_run_broadcast`, with three changes: the topic is looked up in the
+        indexed table (broker/embedded/subscriptions.py) instead of tested against every filter;
+        one call delivers whatever is queued (up to BROADCAST_DRAIN), where amqtt's loop spends
+        a task and an `asyncio.wait` on every single message; and what the call delivers
+        directly goes out in one socket write per connection."""
         broadcast = await self._broadcast_queue.get()
-        for _ in range(BROADCAST_DRAIN):
-            await self._deliver(broadcast, running_tasks)
-            if self._broadcast_queue.empty():
-                return
-            broadcast = self._broadcast_queue.get_nowait()
-        await self._deliver(broadcast, running_tasks)
+        corked: set[MqimProtocolHandler] = set()
+        try:
+            for _ in range(BROADCAST_DRAIN):
+                await self._deliver(broadcast, running_tasks, corked)
+                if self._broadcast_queue.empty():
+                    return
+                broadcast = self._broadcast_queue.get_nowait()
+            await self._deliver(broadcast, running_tasks, corked)
+        finally:
+            for handler in corked:
+                handler.flush()
 
-    async def _deliver(self, broadcast: dict[str, Any], running_tasks: deque[asyncio.Task[Any]]
-                       ) -> None:
+    async def _deliver(self, broadcast: dict[str, Any], running_tasks: deque[asyncio.Task[Any]],
+                       corked: set[MqimProtocolHandler]) -> None:
+        """Deliver one broadcast; direct deliveries are queued on their connections, which
+        are added to `corked` for the caller to flush."""
         topic = broadcast["topic"]
         table = cast(SubscriptionTable, self._subscriptions)
         for k_filter in table.candidates(topic):
@@ -279,6 +288,7 @@ class MqimBroker(Broker):
                 if handler:
                     direct = handler if isinstance(handler, MqimProtocolHandler) else None
                     if direct is not None and direct.deliver_now(topic, broadcast["data"], qos):
+                        corked.add(direct)
                         continue
                     delivery = self._loop.create_task(
                         handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))

@@ -212,6 +212,7 @@ class MqimProtocolHandler(DirectHandler):
             while True:
                 # Only a wait for the socket counts as silence (a buffered packet is no wait).
                 if (framed := packets.take()) is None:
+                    self.flush()  # the PUBACKs of what this read brought, in one write
                     if keep_alive is not None:
                         keep_alive.reading()
                     framed = await packets.next()

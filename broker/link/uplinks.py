@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -125,9 +125,13 @@ class UplinkQueue:
         share = self._senders.get(topic)
         return share[0] if share else 0
 
-    async def room(self, topic: str, limit: int) -> None:
+    async def room(self, topic: str, limit: int,
+                   before_waiting: Callable[[], None] | None = None) -> None:
         """Return once fewer than `limit` of this sender's uplinks are queued: woken by the
-        bridge taking them, not by polling (a flooding client costs nothing while it waits)."""
+        bridge taking them, not by polling (a flooding client costs nothing while it waits).
+        `before_waiting` runs first if it has to wait."""
+        if before_waiting is not None and self.backlog(topic) >= limit:
+            before_waiting()
         while self.backlog(topic) >= limit:
             waiter = self._room.get(topic)
             if waiter is None or waiter.done():

@@ -1,18 +1,27 @@
-"""QoS 1 deliveries of the embedded broker that the client has not acknowledged yet
-(broker/embedded/wire.py `deliver_now`): a persistent session gets them again when it
-reconnects (MQTT-4.4.0-1), and once acknowledged, never again. The client here is hand-built,
-so that the test decides when, and whether, a PUBACK goes out."""
+"""QoS 1 deliveries of the embedded broker's direct path (broker/embedded/direct.py
+`deliver_now`): a persistent session gets those not acknowledged yet again when it reconnects
+(MQTT-4.4.0-1), and once acknowledged, never again; a reader too slow for the direct path still
+gets every message, in order. The client here is hand-built, so that the test decides when, and
+whether, it reads and a PUBACK goes out."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import httpx
 
 from broker.link.wire_link import connect_packet
 from contract.topics import TopicScheme
-from tests.helpers import Account, create_group, register
+from tests.helpers import (
+    Account,
+    barrier,
+    create_group,
+    mqtt_session,
+    register,
+    send_command,
+)
 from tests.stacks import Stack
 
 
@@ -21,10 +30,18 @@ class RawClient:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, stack: Stack, account: Account) -> tuple[RawClient, int]:
-        """Connected on a persistent session; returns the CONNACK's session-present flag."""
-        reader, writer = await asyncio.open_connection(stack.settings.mqtt.host,
-                                                       stack.settings.mqtt.port)
+    async def connect(cls, stack: Stack, account: Account, *, small_window: bool = False
+                      ) -> tuple[RawClient, int]:
+        """Connected on a persistent session; returns the CONNACK's session-present flag.
+        With `small_window`, the socket and the reader hold only a few KB unread."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if small_window:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(
+            sock, (stack.settings.mqtt.host, stack.settings.mqtt.port))
+        reader, writer = await asyncio.open_connection(sock=sock,
+                                                       limit=4096 if small_window else 2**16)
         client = cls(reader, writer)
         writer.write(connect_packet(account.mqtt["client_id"], account.mqtt["username"],
                                     account.mqtt["password"], clean_session=False))
@@ -113,3 +130,32 @@ async def test_an_unacknowledged_delivery_comes_again_to_its_persistent_session(
     assert event["body"] == "third"
     last.puback(packet_id)
     await last.disconnect()
+
+
+async def test_a_reader_too_slow_for_the_direct_path_gets_every_message_in_order(
+    embedded_server: Stack, embedded_http: httpx.AsyncClient
+) -> None:
+    """Alice reads nothing while Bob sends ~6.5 MB: once the kernel's buffers are full and her
+    connection holds more than DIRECT_WRITE_LIMIT unsent, deliveries take amqtt's path, behind
+    those already queued on the direct one. She then gets every message once, in order."""
+    alice, bob = await register(embedded_http), await register(embedded_http)
+    thread_id = await create_group(embedded_http, bob, alice)
+    settings = embedded_server.settings
+    topic = TopicScheme(settings.topic_prefix).thread(thread_id)
+    client, _ = await RawClient.connect(embedded_server, alice, small_window=True)
+    await client.subscribe(topic)
+    count, filler = 800, "x" * 7900
+    async with mqtt_session(settings, bob) as sender:
+        await sender.subscribe(f"{settings.topic_prefix}/u/{bob.user_id}", qos=1)
+        for i in range(count):
+            await sender.publish(f"{settings.topic_prefix}/up/{bob.user_id}",
+                                 send_command(thread_id, f"slow-{i}", f"{i}:{filler}"), qos=1)
+        await barrier(sender, settings, bob, [])  # all stored and published: none read yet
+    bodies = []
+    for _ in range(count):
+        qos, packet_id, event = await client.publish()
+        assert qos == 1
+        client.puback(packet_id)
+        bodies.append(str(event["body"]).split(":", 1)[0])
+    assert bodies == [str(i) for i in range(count)]
+    await client.disconnect()

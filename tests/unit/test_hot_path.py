@@ -1,8 +1,8 @@
 """The message path's shortcuts (issue 16) give what the slow ways gave: a message's event built
 without validation encodes to the same bytes as the validated one, a client_msg_id is refused
 for exactly the control characters the per-character test refused, the embedded broker's
-keep-alive still ends a silent connection (and only a silent one), and the published-events
-counter still counts each event."""
+keep-alive still ends a silent connection (and only a silent one), the published-events
+counter still counts each event, and a packet's remaining length encodes as MQTT says."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from actions.context import _count_published
 from actions.timeline import entry_event
 from broker.embedded.keepalive import KeepAlive
+from broker.link.wire_link import remaining_length
 from contract.errors import ContentInvalidError
 from contract.events import ForwardedFrom, MessageEvent, encode, parse
 from models.append import StoredMessage
@@ -177,3 +178,15 @@ def test_published_events_are_counted_per_type() -> None:
     _count_published([("u", object())])  # type: ignore[list-item]  # anything without a type
     assert (count("message"), count("message_reply"), count("other")) == (
         before[0] + 3, before[1] + 1, before[2] + 1)
+
+
+@pytest.mark.parametrize(("n", "encoded"), [
+    # MQTT 3.1.1, 2.2.3: the edges of each length in bytes.
+    (0, b"\x00"), (127, b"\x7f"), (128, b"\x80\x01"), (16_383, b"\xff\x7f"),
+    (16_384, b"\x80\x80\x01"), (2_097_151, b"\xff\xff\x7f"),
+    (2_097_152, b"\x80\x80\x80\x01"), (268_435_455, b"\xff\xff\xff\x7f"),
+    # Inside the one- and two-byte shortcut.
+    (321, b"\xc1\x02"), (8_000, b"\xc0\x3e"),
+])
+def test_remaining_length_encodes_as_the_spec_table(n: int, encoded: bytes) -> None:
+    assert remaining_length(n) == encoded
