@@ -49,13 +49,13 @@ async def tick(settings: Settings) -> int:
         done = 0
     else:
         done = await _fan_out(work.hooks) + await _push(settings, work.targets)
-        await ReachQueue.filter(hook_seq__gte=F("seq"), push_seq__gte=F("seq")).delete()
+        await reach.drop_done()
     return done + (await webhooks.deliver_due(settings) if work.deliveries else 0)
 
 
 async def _fan_out(active: bool) -> int:
     if not active:  # no hook: move on without reading entries
-        await ReachQueue.filter(seq__gt=F("hook_seq")).update(hook_seq=F("seq"))
+        await reach.skip_hooks()
         return 0
     rows = await ReachQueue.filter(seq__gt=F("hook_seq")).order_by("updated_at").limit(BATCH)
     for row in rows:
@@ -75,7 +75,7 @@ async def _fan_out(active: bool) -> int:
 
 async def _push(settings: Settings, targets: bool) -> int:
     if not targets:  # nobody to reach: move on without reading entries
-        await ReachQueue.filter(seq__gt=F("push_seq")).update(push_seq=F("seq"))
+        await reach.skip_push()
         return 0
     now = utcnow()
     quiet = now - timedelta(milliseconds=settings.push_coalesce_ms)

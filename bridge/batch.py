@@ -30,7 +30,7 @@ from contract.commands import Command, CommandError, SendCommand, parse_command
 from contract.errors import InternalError, MqimError, error_event
 from contract.events import AckEvent
 from contract.http import SendResult
-from models.db import database_alive, is_connection_fault, refused_value
+from models.db import database_alive, is_transient_fault, refused_value
 from models.message import Draft, draft_of
 
 logger = logging.getLogger(__name__)
@@ -145,13 +145,13 @@ class BatchHandler:
 
     async def _fault(self, outbox: Outbox, sender_id: str, req: str | None, exc: Exception,
                      ) -> None:
-        """An unexpected failure of one command: the database's (raise, so the batch is retried
-        after a pause, on fresh connections) or the command's own (answer it with an error; the
-        others go on)."""
+        """An unexpected failure of one command: the database's (down, or a transaction it
+        rolled back to break a deadlock: raise, so the batch is retried after a pause, on fresh
+        connections) or the command's own (answer it with an error; the others go on)."""
         if (refusal := refused_value(exc)) is not None:
             self._answer(outbox, sender_id, req, refusal)
             return
-        if is_connection_fault(exc) or not await database_alive():
+        if is_transient_fault(exc) or not await database_alive():
             raise DatabaseUnavailableError("the database does not answer") from exc
         logger.error("an uplink command from %s failed; answered with internal_error",
                      sender_id, exc_info=exc)

@@ -159,9 +159,11 @@ async def database_alive() -> bool:
     return True
 
 
-# Failures of the link to the database rather than of a statement: a lost or reset connection
-# (a failover, an admin's terminate, a restart), or a driver whose connection state broke with it.
-_CONNECTION_FAULTS: tuple[type[BaseException], ...] = (
+# Failures that a retry after a pause fixes, rather than a statement's own: a lost or reset
+# connection (a failover, an admin's terminate, a restart), a driver whose connection state broke
+# with it, or a transaction PostgreSQL rolled back to break a deadlock or a serialization
+# conflict with another (SQLSTATE class 40).
+_TRANSIENT_FAULTS: tuple[type[BaseException], ...] = (
     OSError,  # ConnectionError and its kind
     TimeoutError,
     DBConnectionError,
@@ -169,16 +171,18 @@ _CONNECTION_FAULTS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, terminated backend
+    asyncpg.exceptions.TransactionRollbackError,  # deadlock_detected, serialization_failure
 )
 
 
-def is_connection_fault(exc: BaseException) -> bool:
-    """Whether `exc`, or what it was raised from, is the database connection failing (so a
-    retry after a pause is right), as opposed to a statement refused for its data."""
+def is_transient_fault(exc: BaseException) -> bool:
+    """Whether `exc`, or what it was raised from, is the database connection failing or a
+    transaction rolled back for another's sake (so a retry after a pause is right), as opposed
+    to a statement refused for its data."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, _CONNECTION_FAULTS):
+        if isinstance(current, _TRANSIENT_FAULTS):
             return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__

@@ -74,7 +74,37 @@ async def pending_work() -> ReachWork:
     return ReachWork(bool(hooks), bool(targets), bool(deliveries))
 
 
+# The worker's passes over many rows leave alone those a timeline write holds (on PostgreSQL,
+# `FOR UPDATE SKIP LOCKED`; the next pass, POLL_SECONDS later, takes them). A pass locks rows in
+# the order it scans them, a batch of messages in thread order: the two deadlocked, and
+# PostgreSQL broke the tie after its deadlock_timeout (1 s) by failing one of them, the worker's
+# pass or the bridge's batch. SQLite has no row locks: one writer at a time.
+async def _unlocked(statement: str, where: str) -> None:
+    """`statement` (an UPDATE or DELETE of reach_queue) on the rows matching `where` that no
+    transaction holds."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        where = (f"{where} AND thread_id IN (SELECT thread_id FROM reach_queue "  # noqa: S608
+                 f"WHERE {where} FOR UPDATE SKIP LOCKED)")
+    await conn.execute_query(f"{statement} WHERE {where}")
+
+
 async def clear() -> None:
     """Forget every thread's new entries: with no webhook and no push target there is nobody
     to reach, and a hook or target made later starts from the entries after it."""
-    await connections.get("default").execute_query("DELETE FROM reach_queue")
+    await _unlocked("DELETE FROM reach_queue", "1 = 1")
+
+
+async def skip_hooks() -> None:
+    """No webhook is active: move every thread's webhook cursor to its newest entry."""
+    await _unlocked("UPDATE reach_queue SET hook_seq = seq", "seq > hook_seq")
+
+
+async def skip_push() -> None:
+    """No device has a push target: move every thread's push cursor to its newest entry."""
+    await _unlocked("UPDATE reach_queue SET push_seq = seq", "seq > push_seq")
+
+
+async def drop_done() -> None:
+    """Delete the rows whose cursors both reached their newest entry."""
+    await _unlocked("DELETE FROM reach_queue", "hook_seq >= seq AND push_seq >= seq")

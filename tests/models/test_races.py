@@ -1,5 +1,6 @@
 """Two use cases on the same rows at once, on SQLite and PostgreSQL: a member's send or read mark
-racing their removal from the group. Whichever commits first, the other gets a clean answer
+racing their removal from the group, and batches of messages racing the push and webhook
+worker's passes over the reach queue. Whichever commits first, the other gets a clean answer
 (stored before the removal, or NotAMemberError): never a deadlock, never a crash.
 
 The second call's start is swept over the first millisecond, four times over, so that it lands
@@ -10,12 +11,14 @@ PostgreSQL is a fraction of a millisecond wide.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import pytest
 
 from contract.errors import NotAMemberError
+from models import reach
 from models.membership import remove_member
 from models.message import Appended
 from models.readstate import ReadMark, mark_read
@@ -60,3 +63,42 @@ async def test_a_read_mark_racing_the_readers_removal_is_made_or_refused() -> No
         assert not isinstance(outcome[0], BaseException), (delay, outcome)
         mark = outcome[1]
         assert isinstance(mark, ReadMark | NotAMemberError), (delay, mark)
+
+
+async def test_batches_across_threads_and_the_reach_workers_passes_never_deadlock() -> None:
+    """A batch write takes its threads' reach-queue rows in thread order; the worker's passes
+    (models/reach.py) take many rows at once, in the order they lie on disk, which is the order
+    they were last written in. Batches of different subsets of threads shuffle that order. The
+    two used to deadlock on PostgreSQL, which then failed one side after its deadlock_timeout
+    (1 s): the worker's pass, or the batch (which the bridge answered with internal errors)."""
+    sender, member = await new_users(2)
+    groups = [await new_group(sender, member) for _ in range(8)]
+    chosen = random.Random(16)  # the same subsets every run
+    batches = [chosen.sample(groups, chosen.randint(2, len(groups))) for _ in range(400)]
+    writing = True
+    passes = 0
+
+    async def worker() -> None:
+        nonlocal passes
+        while writing:
+            await reach.skip_hooks()
+            await reach.skip_push()
+            if passes % 10 == 9:
+                await reach.drop_done()
+            passes += 1
+
+    async def writer(mine: list[list[str]]) -> None:
+        for batch in mine:
+            _ = await append([draft(sender, g) for g in batch])
+
+    async with asyncio.timeout(120):
+        passing = asyncio.ensure_future(worker())
+        try:
+            await asyncio.gather(writer(batches[0::2]), writer(batches[1::2]))
+        finally:
+            writing = False
+            await passing
+    await reach.clear()
+    assert passes > 0
+    for group in groups:
+        assert await assert_gapless(group) == 1 + sum(batch.count(group) for batch in batches)

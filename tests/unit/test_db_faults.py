@@ -1,5 +1,6 @@
-"""Which failures are the database connection's (retry the batch) and which a statement's (answer
-the command with an error): the bridge's per-command isolation rests on this split."""
+"""Which failures are transient, the database connection's or a transaction rolled back for
+another's sake (retry the batch), and which a statement's (answer the command with an error):
+the bridge's per-command isolation rests on this split."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncpg
 import pytest
 from tortoise.exceptions import IntegrityError, OperationalError
 
-from models.db import is_connection_fault
+from models.db import is_transient_fault
 
 
 def _raised_from(outer: Exception, cause: BaseException) -> Exception:
@@ -21,9 +22,12 @@ def _raised_from(outer: Exception, cause: BaseException) -> Exception:
     asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
     asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
     _raised_from(OperationalError("wrapped by tortoise"), asyncpg.InterfaceError("closed")),
+    asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+    _raised_from(OperationalError("wrapped by tortoise"),
+                 asyncpg.exceptions.SerializationError("could not serialize access")),
 ], ids=lambda e: type(e).__name__)
-def test_connection_failures_are_the_databases_fault(exc: Exception) -> None:
-    assert is_connection_fault(exc)
+def test_connection_failures_and_rolled_back_transactions_are_transient(exc: Exception) -> None:
+    assert is_transient_fault(exc)
 
 
 @pytest.mark.parametrize("exc", [
@@ -34,4 +38,4 @@ def test_connection_failures_are_the_databases_fault(exc: Exception) -> None:
     RecursionError("too deep"),
 ], ids=lambda e: type(e).__name__)
 def test_statement_failures_are_not(exc: Exception) -> None:
-    assert not is_connection_fault(exc)
+    assert not is_transient_fault(exc)
