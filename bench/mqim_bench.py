@@ -1,11 +1,10 @@
 """mqim end-to-end benchmark: the real pipeline beside the raw broker, in one run.
 
-Starts a real stack (the embedded mode, or Mosquitto + PostgreSQL) as processes, exactly as the
-tests do (tests/stacks.py), drives real aiomqtt clients, and reports for each scenario:
-persisted msg/s (acked sends), delivered msg/s (thread events received by members), end-to-end
-latency (publish -> received by a member) and the CPU and RSS of the server processes. In the
-same run, on the same broker, with the same client library, it measures the raw broker
-pass-through (no bridge, no database) and prints the ratio.
+Starts a real stack (embedded, or Mosquitto + PostgreSQL) as the tests do (tests/stacks.py),
+drives real aiomqtt clients, and reports for each scenario: persisted msg/s (acked sends),
+delivered msg/s (thread events received by members), latency (publish -> received by a member),
+the server processes' CPU and RSS. In the same run, on the same broker, with the same client
+library, it measures the raw broker pass-through (no bridge, no database) and the ratio.
 
     .venv/bin/python bench/mqim_bench.py --mode mosquitto --scenario all
     .venv/bin/python bench/mqim_bench.py --quick          # small numbers, both modes (CI test)
@@ -304,7 +303,8 @@ async def run_mode(mode: str, args: argparse.Namespace) -> list[Figures]:
     with (contextlib.nullcontext(str(args.workdir / mode)) if args.workdir
           else tempfile.TemporaryDirectory(prefix=f"mqim-bench-{mode}-")) as tmp:
         print(f"\n== {mode}: starting the stack", file=sys.stderr)  # noqa: T201
-        async with running_stack(mode, Path(tmp)) as stack, httpx.AsyncClient(
+        linger = {} if args.linger_ms is None else {"bridge_linger_ms": args.linger_ms}
+        async with running_stack(mode, Path(tmp), **linger) as stack, httpx.AsyncClient(
             base_url=f"http://{stack.settings.http}", timeout=60) as http:
             args.mode = mode
             for run in range(args.repeat):
@@ -335,6 +335,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--acks", choices=("echo", "req"), default="echo",
                         help="how senders confirm a send: their message's echo on the thread, "
                         "or an ack event for a req [echo]")
+    parser.add_argument("--linger-ms", type=int, help="the server's MQIM_BRIDGE_LINGER_MS [5]")
     parser.add_argument("--groups", type=int, default=100, help="groups of 10 [100]")
     parser.add_argument("--fanout", type=int, default=1000, help="members of the big group")
     parser.add_argument("--fanout-messages", type=int, default=50)

@@ -106,23 +106,29 @@ async def _consume_in_process(uplinks: UplinkSource, ctx: Context) -> None:
             await asyncio.sleep(BACKOFF_MIN)
 
 
+# A backlog: this many uplinks (or more) queued while the last batch was stored.
+LINGER_FROM = 8
+
+
 class Batches:
     """Group commit: the next uplink, plus whatever queued while the last batch was stored.
-    Under load (the last batch held more than one uplink) it first waits `linger_ms` for more:
-    a batch's two statements and one flush are most of its cost when batches are small. A lone
-    uplink at a quiet time never waits (docs/performance.md)."""
+    When that is a backlog (LINGER_FROM or more: uplinks come faster than the bridge stores
+    them) and not a full batch, it first waits `linger_ms` for more: a batch's two statements
+    and one flush are most of its cost when batches are small, and a client that waits for
+    the backlog anyway hardly notices. Below it (a steady rate the bridge keeps up with, a
+    lone message at a quiet time) nothing waits (docs/performance.md)."""
 
-    def __init__(self, source: UplinkSource, size: int, linger_ms: int) -> None:
+    def __init__(self, source: UplinkSource, size: int, linger_ms: int,
+                 linger_from: int = LINGER_FROM) -> None:
         self._source, self._size, self._linger = source, size, linger_ms / 1000
-        self._busy = False
+        self._linger_from = linger_from
 
     async def next(self) -> list[Received]:
         batch = [await self._source.next_message()]
         batch += self._source.take_ready(self._size - 1)
-        if self._busy and self._linger and len(batch) < self._size:
+        if self._linger and self._linger_from <= len(batch) < self._size:
             await asyncio.sleep(self._linger)
             batch += self._source.take_ready(self._size - len(batch))
-        self._busy = len(batch) > 1
         return batch
 
 

@@ -144,6 +144,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "webhook_max_attempts": settings.webhook_max_attempts,
         "webhook_backoff_ms": settings.webhook_backoff_ms,
         "reach_allow_insecure": settings.reach_allow_insecure,
+        "bridge_linger_ms": settings.bridge_linger_ms,
     }
     env.update({f"MQIM_{k.upper()}": str(v) for k, v in values.items()})
     return env

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bridge.runner import Batches
+from bridge.runner import LINGER_FROM, Batches
 from broker.link.uplinks import UplinkQueue
 
 
@@ -100,31 +100,29 @@ async def test_room_waits_for_the_bridge_to_take_that_senders_uplinks() -> None:
     assert queue.backlog("im/up/flood") == 2
 
 
-async def test_a_lone_uplink_never_waits_for_company() -> None:
-    """A quiet bridge stores a lone uplink at once, whatever its linger."""
+async def test_without_a_backlog_nothing_waits_for_company() -> None:
+    """A lone uplink at a quiet time, or a few queued at a rate the bridge keeps up with, are
+    stored at once, whatever the linger (a minute here: wait_for would time out)."""
     queue = UplinkQueue()
     batches = Batches(queue, size=256, linger_ms=60_000)
     queue.put("im/up/alice", b"1")
     assert [m.payload for m in await asyncio.wait_for(batches.next(), 5)] == [b"1"]
-    queue.put("im/up/alice", b"2")
-    assert [m.payload for m in await asyncio.wait_for(batches.next(), 5)] == [b"2"]
+    for i in range(LINGER_FROM - 1):
+        queue.put("im/up/alice", f"a{i}".encode())
+    assert len(await asyncio.wait_for(batches.next(), 5)) == LINGER_FROM - 1
 
 
-async def test_a_busy_bridge_waits_for_more_and_a_full_batch_does_not() -> None:
+async def test_a_backlog_waits_for_more_and_a_full_batch_does_not() -> None:
     queue = UplinkQueue()
-    batches = Batches(queue, size=4, linger_ms=300)
+    batches = Batches(queue, size=4, linger_ms=300, linger_from=2)
     for i in range(2):
         queue.put("im/up/alice", f"a{i}".encode())
-    assert len(await batches.next()) == 2  # busy from now on
-    queue.put("im/up/bob", b"b0")
     loop = asyncio.get_running_loop()
     loop.call_later(0.05, queue.put, "im/up/carol", b"c0")  # arrives while the bridge lingers
-    assert [m.payload for m in await asyncio.wait_for(batches.next(), 5)] == [b"b0", b"c0"]
+    assert [m.payload for m in await asyncio.wait_for(batches.next(), 5)] == [
+        b"a0", b"a1", b"c0"]
     # A full batch goes at once: with a linger of a minute, wait_for would time out otherwise.
-    full = Batches(queue, size=4, linger_ms=60_000)
-    for i in range(2):
-        queue.put("im/up/dave", f"d{i}".encode())
-    assert len(await asyncio.wait_for(full.next(), 5)) == 2  # busy from now on
+    full = Batches(queue, size=4, linger_ms=60_000, linger_from=2)
     for i in range(4):
         queue.put("im/up/dave", f"e{i}".encode())
     assert len(await asyncio.wait_for(full.next(), 5)) == 4
